@@ -1,0 +1,31 @@
+"""Artifacts a job produced: list with checksums, download by name."""
+
+from fastapi import APIRouter, HTTPException
+from fastapi.responses import FileResponse
+
+from app.api.deps import JobDep, SessionDep, SettingsDep
+from app.artifacts import service
+
+router = APIRouter(prefix="/v1/jobs/{job_id}/artifacts", tags=["artifacts"])
+
+
+@router.get("")
+def list_artifacts(job: JobDep, session: SessionDep) -> list[dict]:
+    """Name, size, sha256 and download URL of each artifact."""
+    return [
+        {"name": a.name, "size": a.size, "sha256": a.sha256, "url": f"/v1/jobs/{job.id}/artifacts/{a.name}"}
+        for a in service.list_for_job(session, job_id=job.id)
+    ]
+
+
+@router.get("/{name}")
+def download_artifact(name: str, job: JobDep, session: SessionDep, settings: SettingsDep) -> FileResponse:
+    """The file itself; the name is looked up in SQL, never joined onto a path from the request."""
+    artifact = service.get(session, job_id=job.id, name=name)
+    if artifact is None:
+        raise HTTPException(status_code=404, detail=f"job {job.id} has no artifact {name!r}")
+    root = settings.effective_artifact_dir
+    path = (root / artifact.path).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise HTTPException(status_code=410, detail=f"artifact {name!r} is recorded but its file is gone")
+    return FileResponse(path, filename=f"{job.id}-{path.name}", headers={"X-Checksum-Sha256": artifact.sha256})

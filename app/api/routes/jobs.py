@@ -1,0 +1,86 @@
+"""Jobs and chains: create, read, list, cancel."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+
+from app.api.deps import JobDep, SessionDep
+from app.jobs import idempotency, service
+from app.jobs.dispatch import dispatch
+from app.jobs.schemas import JOB_STATUSES, ChainIn, ChainOut, JobOut, JobPage, JobSpec, job_out
+
+router = APIRouter(prefix="/v1", tags=["jobs"])
+IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+
+
+def _create(session: SessionDep, *, route: str, body: Any, steps: list[JobSpec], key: str | None,
+            loc: list[str | int]) -> JSONResponse:
+    """Create one job or a chain in one transaction, honouring an Idempotency-Key, then dispatch."""
+    body_hash = idempotency.request_hash(jsonable_encoder(body))
+    if key and (stored := idempotency.replay(session, key=key, route=route, body_hash=body_hash)):
+        return _response(stored.status_code, stored.response)
+    jobs, runnable = service.create_chain(session, steps=steps, loc=loc)
+    outs = [jsonable_encoder(job_out(job)) for job in jobs]
+    content = outs[0] if route == "jobs" else {"jobs": outs}
+    if key:
+        idempotency.remember(session, key=key, route=route, body_hash=body_hash, status_code=201, response=content)
+    try:
+        session.commit()
+    except IntegrityError:  # a concurrent request with the same key won the insert: replay its answer
+        session.rollback()
+        stored = idempotency.replay(session, key=key or "", route=route, body_hash=body_hash)
+        if stored is None:
+            raise
+        return _response(stored.status_code, stored.response)
+    dispatch(runnable)
+    return _response(201, content)
+
+
+def _response(status_code: int, content: Any) -> JSONResponse:
+    location = content["id"] if "id" in content else content["jobs"][0]["id"]
+    return JSONResponse(content, status_code=status_code, headers={"Location": f"/v1/jobs/{location}"})
+
+
+@router.post("/jobs", status_code=201, response_model=JobOut)
+def create_job(spec: JobSpec, session: SessionDep, idempotency_key: IdempotencyKeyHeader = None) -> JSONResponse:
+    """Submit one training or finetune job."""
+    return _create(session, route="jobs", body=spec, steps=[spec], key=idempotency_key, loc=["body"])
+
+
+@router.post("/chains", status_code=201, response_model=ChainOut)
+def create_chain(chain: ChainIn, session: SessionDep, idempotency_key: IdempotencyKeyHeader = None) -> JSONResponse:
+    """Submit jobs where later steps start from earlier ones (`init_from: {"step": i}`): all or none."""
+    return _create(session, route="chains", body=chain, steps=chain.steps, key=idempotency_key,
+                   loc=["body", "steps"])
+
+
+@router.get("/jobs", response_model=JobPage)
+def list_jobs(
+    session: SessionDep,
+    status: Annotated[str | None, Query(pattern="^(" + "|".join(JOB_STATUSES) + ")$")] = None,
+    kind: Annotated[str | None, Query(pattern="^(train|finetune)$")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: str | None = None,
+) -> JobPage:
+    """Jobs, newest first; pass next_cursor back as cursor for the next page."""
+    jobs, next_cursor = service.list_jobs(session, status=status, kind=kind, limit=limit, cursor=cursor)
+    return JobPage(jobs=[job_out(job) for job in jobs], next_cursor=next_cursor)
+
+
+@router.get("/jobs/{job_id}", response_model=JobOut)
+def get_job(job: JobDep) -> JobOut:
+    """One job: status, progress, error and latest metrics."""
+    return job_out(job)
+
+
+@router.post("/jobs/{job_id}/cancel", status_code=202, response_model=JobOut)
+def cancel_job(job: JobDep, session: SessionDep) -> JobOut:
+    """Cancel: at once if not started, within one batch if running; 409 once finished."""
+    runnable = service.request_cancel(session, job_id=job.id)
+    session.commit()
+    dispatch(runnable)
+    session.refresh(job)
+    return job_out(job)

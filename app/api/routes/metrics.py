@@ -1,0 +1,103 @@
+"""Metric curves: a cheap poll with ETag, and a Server-Sent Events stream."""
+
+import asyncio
+import hashlib
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import redis.asyncio as aioredis
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
+from sse_starlette.sse import EventSourceResponse
+
+from app.api.deps import JobDep, SessionDep
+from app.core.db import get_sessionmaker
+from app.jobs.models import Job
+from app.jobs.schemas import FINAL_STATUSES
+from app.metrics import live, service
+
+router = APIRouter(prefix="/v1/jobs/{job_id}/metrics", tags=["metrics"])
+STREAM_BLOCK_MS = 2000  # how long one XREAD waits before the stream checks SQL again
+
+
+@router.get("")
+def get_metrics(
+    job: JobDep,
+    session: SessionDep,
+    names: Annotated[str | None, Query(description="Comma-separated series, e.g. val_accuracy,val_f1")] = None,
+    since_epoch: Annotated[int | None, Query(ge=0)] = None,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    """Curves by series name `{split}_{metric}`; an unchanged poll with If-None-Match answers 304."""
+    wanted = {name.strip() for name in names.split(",") if name.strip()} if names else None
+    body = {"job_id": job.id, "status": job.status,
+            "series": service.get_series(session, job_id=job.id, names=wanted, since_epoch=since_epoch)}
+    payload = json.dumps(body, separators=(",", ":"))
+    etag = '"' + hashlib.sha256(payload.encode()).hexdigest()[:32] + '"'
+    if if_none_match == etag:
+        return Response(status_code=304, headers={"ETag": etag})
+    return Response(payload, media_type="application/json", headers={"ETag": etag})
+
+
+@router.get("/stream")
+async def stream_metrics(
+    job_id: str, request: Request, last_event_id: Annotated[str | None, Header()] = None
+) -> Response:
+    """SSE: an `epoch` event per epoch (id = epoch), `progress` events, and an `end` event when the job ends."""
+    job = await run_in_threadpool(_read_job, job_id)
+    if job is None:
+        return JSONResponse({"detail": f"no job {job_id!r}"}, status_code=404)
+    try:
+        after_epoch = int(last_event_id) if last_event_id else -1
+    except ValueError:
+        return JSONResponse({"detail": "Last-Event-ID must be an epoch number this stream sent"}, status_code=422)
+    return EventSourceResponse(_events(request.app.state.redis, job_id, after_epoch))
+
+
+def _read_job(job_id: str) -> Job | None:
+    with get_sessionmaker()() as session:
+        return session.get(Job, job_id)
+
+
+def _read_progress(job_id: str, after_epoch: int) -> tuple[Job, list[tuple[int, dict[str, float]]]]:
+    with get_sessionmaker()() as session:
+        job = session.get(Job, job_id)
+        assert job is not None
+        return job, service.epochs_after(session, job_id=job_id, after_epoch=after_epoch)
+
+
+async def _events(redis: aioredis.Redis, job_id: str, after_epoch: int) -> AsyncIterator[dict[str, Any]]:
+    """Epochs come from SQL (the record), so a restarted or trimmed Redis loses none; Redis only wakes us."""
+    key = live.stream_key(job_id)
+    cursor = await _stream_tail(redis, key)
+    while True:
+        job, epochs = await run_in_threadpool(_read_progress, job_id, after_epoch)
+        for epoch, values in epochs:
+            yield {"event": "epoch", "id": str(epoch), "data": json.dumps({"epoch": epoch, "metrics": values})}
+            after_epoch = epoch
+        if job.status in FINAL_STATUSES:
+            error = {"type": job.error_type, "message": job.error_message} if job.error_type else None
+            yield {"event": "end", "data": json.dumps({"status": job.status, "error": error})}
+            return
+        try:
+            batches = await redis.xread({key: cursor}, block=STREAM_BLOCK_MS, count=100)
+        except RedisError:
+            await asyncio.sleep(STREAM_BLOCK_MS / 1000)  # Redis away: keep serving epochs from SQL
+            continue
+        for _key, entries in batches or []:
+            for entry_id, fields in entries:
+                cursor = entry_id
+                if fields.get(b"event") == b"progress":
+                    yield {"event": "progress", "data": fields[b"data"].decode()}
+
+
+async def _stream_tail(redis: aioredis.Redis, key: str) -> str | bytes:
+    """The id of the newest entry, so the stream starts with what happens from now on."""
+    try:
+        newest = await redis.xrevrange(key, count=1)
+    except RedisError:
+        return "0-0"
+    return newest[0][0] if newest else "0-0"

@@ -1,0 +1,54 @@
+"""All configuration: one settings class, read from FLASHJOBS_* environment variables."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EMBEDDED_REDIS_PORT = 6399  # not 6379, so the embedded server never collides with a system Redis
+
+
+class Settings(BaseSettings):
+    """Service settings; every field can be set as FLASHJOBS_<NAME>."""
+
+    model_config = SettingsConfigDict(env_prefix="FLASHJOBS_", extra="ignore")
+
+    state_dir: Path = Field(Path(".flashjobs"), description="Local state: SQLite file, embedded Redis, logs")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite under state_dir")
+    redis_url: str | None = Field(None, description="Redis URL; default the bundled redis-server")
+    artifact_dir: Path | None = Field(None, description="Where jobs write artifacts; default state_dir/artifacts")
+    data_dir: Path = Field(Path("data"), description="Datasets: CIFAR files and image folders")
+    allow_downloads: bool = Field(True, description="Download CIFAR when missing from data_dir")
+    api_url: str = Field("http://127.0.0.1:8000", description="Where the CLI finds the API")
+
+    # Liveness and dispatch. A running job heartbeats every heartbeat_s; one silent for
+    # heartbeat_timeout_s is presumed lost (a worker restart takes a few seconds, so 60 s is ample).
+    heartbeat_s: float = 2.0
+    heartbeat_timeout_s: float = 60.0
+    max_attempts: int = 3
+    reconcile_every_s: float = 10.0
+    redispatch_after_s: float = 300.0  # a queued job whose message may be lost is re-sent after this
+    reconcile_in_api: bool = True  # the API runs the reconciler loop; turn off where a separate one runs
+    progress_every_s: float = 2.0  # within-epoch progress to Redis at most this often
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.state_dir / 'flashjobs.db').resolve()}"
+
+    @property
+    def effective_redis_url(self) -> str:
+        return self.redis_url or f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
+
+    @property
+    def uses_embedded_redis(self) -> bool:
+        return self.redis_url is None
+
+    @property
+    def effective_artifact_dir(self) -> Path:
+        return (self.artifact_dir or self.state_dir / "artifacts").resolve()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,153 @@
+"""The job spec (what a user submits) and the job as the API reports it."""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# Backbones a worker can build, with their feature width. The API never imports torch, so this is
+# the door's copy of the registry; tests check it against Flash's own.
+BACKBONES: dict[str, int] = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048, "resnet152": 2048}
+NUM_CLASSES = {"cifar10": 10, "cifar100": 100}
+JOB_STATUSES = ("waiting", "queued", "running", "cancelling", "succeeded", "failed", "cancelled")
+FINAL_STATUSES = ("succeeded", "failed", "cancelled")
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DatasetSpec(StrictModel):
+    """Where the images come from; folders are relative to the service's data directory."""
+
+    name: Literal["cifar10", "cifar100", "folder"]
+    train_folder: str | None = None
+    val_folder: str | None = None
+    train_limit: int | None = Field(None, ge=1, description="Class-balanced subset of the training set")
+    val_limit: int | None = Field(None, ge=1, description="Class-balanced subset of the validation set")
+    image_size: int | None = Field(None, ge=8, le=1024, description="Default 32 for CIFAR, 128 for folders")
+
+    @field_validator("train_folder", "val_folder")
+    @classmethod
+    def _relative_inside_data_dir(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if value.startswith(("/", "\\")) or (len(value) > 1 and value[1] == ":"):
+            raise ValueError("must be relative to the data directory, not an absolute path")
+        if ".." in value.replace("\\", "/").split("/"):
+            raise ValueError("must stay inside the data directory ('..' is not allowed)")
+        return value
+
+
+class ModelSpec(StrictModel):
+    backbone: str = "resnet18"
+    # The CIFAR stem (3x3 first conv, no max-pool) keeps 32x32 images from shrinking to 1x1 too early.
+    cifar_stem: bool = True
+
+    @field_validator("backbone")
+    @classmethod
+    def _known_backbone(cls, value: str) -> str:
+        if value not in BACKBONES:
+            raise ValueError(f"unknown backbone {value!r}; known: {', '.join(BACKBONES)}")
+        return value
+
+
+class InitFrom(StrictModel):
+    """The job whose backbone starts this one: an existing job id, or an earlier step of a chain."""
+
+    job_id: str | None = None
+    step: int | None = Field(None, ge=0)
+
+
+class FinetuneSpec(StrictModel):
+    """Flash's finetuning strategies; the arguments each needs are checked with the whole spec."""
+
+    strategy: Literal["freeze", "no_freeze", "freeze_unfreeze", "unfreeze_milestones"] = "freeze"
+    unfreeze_epoch: int | None = Field(None, ge=0, description="freeze_unfreeze: epoch to unfreeze at")
+    milestones: tuple[int, int] | None = Field(None, description="unfreeze_milestones: (e1, e2)")
+    num_layers: int | None = Field(None, ge=1, description="unfreeze_milestones: layers unfrozen at e1")
+    train_bn: bool = True
+
+
+class TrainerSpec(StrictModel):
+    max_epochs: int = Field(10, ge=1, le=1000)
+    batch_size: int = Field(128, ge=1, le=8192)
+    learning_rate: float = Field(0.1, gt=0, le=10)
+    optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
+    precision: Literal["32", "16", "bf16"] = "32"
+    seed: int = Field(0, ge=0)
+    devices: int = Field(1, ge=1, le=64, description="GPUs; more than one uses Lightning's DDP")
+    num_workers: int = Field(2, ge=0, le=64, description="DataLoader worker processes")
+
+
+class MetricsSpec(StrictModel):
+    # Macro by default: micro F1 equals accuracy for single-label classification.
+    f1_average: Literal["macro", "micro", "weighted"] = "macro"
+
+
+class JobSpec(StrictModel):
+    """A training (fit) or finetune job as submitted."""
+
+    kind: Literal["train", "finetune"]
+    dataset: DatasetSpec
+    model: ModelSpec | None = None  # a finetune job defaults to its parent's model
+    init_from: InitFrom | None = None
+    finetune: FinetuneSpec | None = None
+    trainer: TrainerSpec = TrainerSpec()
+    metrics: MetricsSpec = MetricsSpec()
+
+
+class ChainIn(StrictModel):
+    steps: list[JobSpec] = Field(min_length=1, max_length=100)
+
+
+class Progress(BaseModel):
+    epoch: int
+    max_epochs: int
+
+
+class JobError(BaseModel):
+    type: str
+    message: str
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: str
+    status: str
+    spec: dict[str, Any]
+    parent_id: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    attempt: int
+    progress: Progress
+    error: JobError | None
+    latest_metrics: dict[str, float]
+
+
+class JobPage(BaseModel):
+    jobs: list[JobOut]
+    next_cursor: str | None
+
+
+class ChainOut(BaseModel):
+    jobs: list[JobOut]
+
+
+def job_out(job: Any) -> JobOut:
+    """The API's view of a job row."""
+    return JobOut(
+        id=job.id,
+        kind=job.kind,
+        status=job.status,
+        spec=job.spec,
+        parent_id=job.parent_id,
+        created_at=job.created_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        attempt=job.attempt,
+        progress=Progress(epoch=job.epochs_done, max_epochs=job.max_epochs),
+        error=JobError(type=job.error_type, message=job.error_message or "") if job.error_type else None,
+        latest_metrics=job.latest_metrics or {},
+    )

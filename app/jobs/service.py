@@ -1,0 +1,279 @@
+"""Job lifecycle: create, list, cancel, claim, heartbeat, finish. Routes, workers and the reconciler call these.
+
+Every transition is a conditional UPDATE (`WHERE status = expected`), so two racing actors cannot both win.
+Functions that make jobs runnable return their ids; the caller dispatches them after the commit.
+"""
+
+import base64
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.core.db import utcnow
+from app.jobs.errors import SpecError, TransitionConflict
+from app.jobs.models import Job
+from app.jobs.schemas import BACKBONES, FINAL_STATUSES, NUM_CLASSES, FinetuneSpec, JobSpec, ModelSpec
+
+ACTIVE = ("running", "cancelling")
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+# ---------------------------------------------------------------- creation
+
+
+def create_chain(session: Session, *, steps: Sequence[JobSpec], loc: list[str | int]) -> tuple[list[Job], list[str]]:
+    """Validate and insert jobs (one, or a chain whose steps may start from earlier steps); all or none."""
+    jobs: list[Job] = []
+    for index, spec in enumerate(steps):
+        step_loc = [*loc, index] if len(loc) and loc[-1] == "steps" else loc
+        parent = _resolve_parent(session, spec=spec, earlier=jobs, loc=step_loc)
+        normalized = _normalize(spec=spec, parent=parent, loc=step_loc)
+        status = "queued" if parent is None or parent.status == "succeeded" else "waiting"
+        job = Job(
+            id=new_job_id(),
+            kind=spec.kind,
+            status=status,
+            spec=normalized,
+            parent_id=parent.id if parent else None,
+            created_at=utcnow(),
+            attempt=0,
+            epochs_done=0,
+            max_epochs=spec.trainer.max_epochs,
+            latest_metrics={},
+        )
+        session.add(job)
+        jobs.append(job)
+    session.flush()
+    return jobs, [job.id for job in jobs if job.status == "queued"]
+
+
+def _resolve_parent(session: Session, *, spec: JobSpec, earlier: list[Job], loc: list[str | int]) -> Job | None:
+    init = spec.init_from
+    if spec.kind == "train":
+        if init is not None:
+            raise SpecError([*loc, "init_from"], "a train job starts from scratch; use kind 'finetune' to start from a job")
+        if spec.finetune is not None:
+            raise SpecError([*loc, "finetune"], "finetune settings apply only to kind 'finetune'")
+        return None
+    if init is None:
+        raise SpecError([*loc, "init_from"], "a finetune job needs init_from: the job whose backbone it starts from")
+    if (init.job_id is None) == (init.step is None):
+        raise SpecError([*loc, "init_from"], "give exactly one of job_id or step")
+    if init.step is not None:
+        if loc[-1:] == [] or not isinstance(loc[-1], int):
+            raise SpecError([*loc, "init_from", "step"], "step is only valid inside a chain (POST /v1/chains)")
+        if init.step >= len(earlier):
+            raise SpecError([*loc, "init_from", "step"], f"step {init.step} is not an earlier step of this chain")
+        return earlier[init.step]
+    parent = session.get(Job, init.job_id)
+    if parent is None:
+        raise SpecError([*loc, "init_from", "job_id"], f"no job {init.job_id!r}")
+    if parent.status in ("failed", "cancelled", "cancelling"):
+        raise SpecError([*loc, "init_from", "job_id"], f"job {parent.id} is {parent.status}: it will have no backbone")
+    return parent
+
+
+def _normalize(*, spec: JobSpec, parent: Job | None, loc: list[str | int]) -> dict[str, Any]:
+    """Check what a field validator cannot see alone, and fill in defaults that depend on the parent."""
+    model = spec.model
+    if parent is not None:
+        parent_model = ModelSpec(**parent.spec["model"])
+        if model is None:
+            model = parent_model
+        elif (model.backbone, model.cifar_stem) != (parent_model.backbone, parent_model.cifar_stem):
+            raise SpecError(
+                [*loc, "model", "backbone"],
+                f"job {parent.id} has backbone {parent_model.backbone} (cifar_stem={parent_model.cifar_stem}); "
+                f"its weights cannot initialise {model.backbone} (cifar_stem={model.cifar_stem})",
+            )
+    model = model or ModelSpec()
+    assert model.backbone in BACKBONES
+
+    finetune = spec.finetune
+    if spec.kind == "finetune":
+        finetune = finetune or FinetuneSpec()
+        if finetune.strategy == "freeze_unfreeze" and finetune.unfreeze_epoch is None:
+            raise SpecError([*loc, "finetune", "unfreeze_epoch"], "strategy freeze_unfreeze needs unfreeze_epoch")
+        if finetune.strategy == "unfreeze_milestones":
+            if finetune.milestones is None:
+                raise SpecError([*loc, "finetune", "milestones"], "strategy unfreeze_milestones needs milestones [e1, e2]")
+            if finetune.num_layers is None:
+                raise SpecError([*loc, "finetune", "num_layers"], "strategy unfreeze_milestones needs num_layers")
+            if finetune.milestones[0] > finetune.milestones[1]:
+                raise SpecError([*loc, "finetune", "milestones"], "milestones must be in order: e1 <= e2")
+
+    dataset = spec.dataset
+    if dataset.name == "folder" and not dataset.train_folder:
+        raise SpecError([*loc, "dataset", "train_folder"], "a folder dataset needs train_folder (ImageFolder layout)")
+    if dataset.name in NUM_CLASSES and (dataset.train_folder or dataset.val_folder):
+        raise SpecError([*loc, "dataset", "train_folder"], f"folders apply only to dataset 'folder', not {dataset.name!r}")
+
+    normalized = spec.model_copy(update={"model": model, "finetune": finetune}).model_dump(mode="json")
+    if parent is not None:
+        normalized["init_from"] = {"job_id": parent.id}
+    return normalized
+
+
+# ---------------------------------------------------------------- reading
+
+
+def list_jobs(
+    session: Session, *, status: str | None, kind: str | None, limit: int, cursor: str | None
+) -> tuple[list[Job], str | None]:
+    """Newest first, keyset-paginated on (created_at, id)."""
+    query = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
+    if status:
+        query = query.where(Job.status == status)
+    if kind:
+        query = query.where(Job.kind == kind)
+    if cursor:
+        created_at, job_id = decode_cursor(cursor)
+        query = query.where(or_(Job.created_at < created_at, and_(Job.created_at == created_at, Job.id < job_id)))
+    rows = list(session.scalars(query))
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], encode_cursor(last.created_at, last.id)
+
+
+def encode_cursor(created_at: datetime, job_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{job_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created_at, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return datetime.fromisoformat(created_at), job_id
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SpecError(["query", "cursor"], "not a cursor this API returned") from exc
+
+
+# ---------------------------------------------------------------- transitions
+
+
+def request_cancel(session: Session, *, job_id: str) -> list[str]:
+    """Cancel a job: at once if it has not started, cooperatively if it runs. Returns ids to dispatch."""
+    for _ in range(5):  # each pass reads the status, then tries the matching conditional update
+        status = session.scalar(select(Job.status).where(Job.id == job_id))
+        if status in FINAL_STATUSES:
+            raise TransitionConflict(f"job {job_id} is already {status}")
+        if status == "cancelling":
+            return []
+        if status in ("waiting", "queued"):
+            if _transition(session, job_id, (status,), "cancelled", error=("cancelled", "cancelled before it started")):
+                return settle_children(session, parent_id=job_id)
+        elif status == "running":
+            if _transition(session, job_id, ("running",), "cancelling"):
+                return []
+    raise TransitionConflict(f"job {job_id} changed state while cancelling; try again")
+
+
+def claim(session: Session, *, job_id: str, owner: str) -> Job | None:
+    """queued -> running with a new attempt number; None if someone else has it or it was cancelled."""
+    now = utcnow()
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "queued")
+        .values(status="running", attempt=Job.attempt + 1, owner=owner, heartbeat_at=now, error_type=None, error_message=None)
+        .returning(Job.id)
+    ).first()
+    if result is None:
+        return None
+    session.execute(update(Job).where(Job.id == job_id, Job.started_at.is_(None)).values(started_at=now))
+    job = session.get(Job, job_id, populate_existing=True)
+    return job
+
+
+def heartbeat(session: Session, *, job_id: str, attempt: int) -> str | None:
+    """Record that this attempt lives; returns the job's status, or None if the attempt lost the job."""
+    return session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.attempt == attempt, Job.status.in_(ACTIVE))
+        .values(heartbeat_at=utcnow())
+        .returning(Job.status)
+    ).scalar()
+
+
+def fence(session: Session, *, job_id: str, attempt: int) -> bool:
+    """Lock the job row for this attempt's write; False means a newer attempt (or an end) superseded it."""
+    return heartbeat(session, job_id=job_id, attempt=attempt) is not None
+
+
+def finish(
+    session: Session, *, job_id: str, attempt: int, status: str, error: tuple[str, str] | None = None
+) -> list[str]:
+    """End this attempt as succeeded, failed or cancelled; settles the children. Returns ids to dispatch."""
+    assert status in FINAL_STATUSES
+    if not _transition(session, job_id, ACTIVE, status, attempt=attempt, error=error):
+        return []
+    return settle_children(session, parent_id=job_id)
+
+
+def release_lost_attempt(
+    session: Session, *, job_id: str, attempt: int, reason: str, max_attempts: int, stale_before: datetime | None = None
+) -> list[str]:
+    """An attempt died (crash, kill, lost worker): queue it again, or fail it once attempts run out."""
+    job = session.get(Job, job_id, populate_existing=True)
+    if job is None or job.attempt != attempt or job.status not in ACTIVE:
+        return []
+    guard = [Job.id == job_id, Job.attempt == attempt, Job.status == job.status]
+    if stale_before is not None:
+        guard.append(Job.heartbeat_at < stale_before)
+    if job.status == "cancelling":  # it was being cancelled anyway
+        done = session.execute(update(Job).where(*guard).values(status="cancelled", finished_at=utcnow(),
+                                                               error_type="cancelled", error_message=reason))
+        return settle_children(session, parent_id=job_id) if done.rowcount else []
+    if attempt < max_attempts:
+        session.execute(update(Job).where(*guard).values(status="queued", owner=None, dispatched_at=None,
+                                                       error_type="retrying", error_message=reason))
+        return [job_id]
+    done = session.execute(update(Job).where(*guard).values(
+        status="failed", finished_at=utcnow(), error_type="worker_lost",
+        error_message=f"{reason}; gave up after {attempt} attempts"))
+    return settle_children(session, parent_id=job_id) if done.rowcount else []
+
+
+def settle_children(session: Session, *, parent_id: str) -> list[str]:
+    """Queue the waiting children of a succeeded job; fail those of a failed or cancelled one, recursively."""
+    parent = session.get(Job, parent_id, populate_existing=True)
+    if parent is None or parent.status not in FINAL_STATUSES:
+        return []
+    waiting = list(session.scalars(select(Job.id).where(Job.parent_id == parent_id, Job.status == "waiting")))
+    if parent.status == "succeeded":
+        return [child for child in waiting if _transition(session, child, ("waiting",), "queued")]
+    why = f"parent job {parent_id} {parent.status}" + (f" ({parent.error_type}: {parent.error_message})"
+                                                         if parent.status == "failed" else "")
+    to_dispatch: list[str] = []
+    for child in waiting:
+        if _transition(session, child, ("waiting",), "failed", error=("upstream_failed", why)):
+            to_dispatch += settle_children(session, parent_id=child)
+    return to_dispatch
+
+
+def _transition(
+    session: Session,
+    job_id: str,
+    from_statuses: Sequence[str],
+    to_status: str,
+    *,
+    attempt: int | None = None,
+    error: tuple[str, str] | None = None,
+) -> bool:
+    values: dict[str, Any] = {"status": to_status}
+    if to_status in FINAL_STATUSES:
+        values["finished_at"] = utcnow()
+    if error is not None:
+        values["error_type"], values["error_message"] = error
+    elif to_status in FINAL_STATUSES:
+        values["error_type"] = values["error_message"] = None
+    guard = [Job.id == job_id, Job.status.in_(from_statuses)]
+    if attempt is not None:
+        guard.append(Job.attempt == attempt)
+    return session.execute(update(Job).where(*guard).values(**values)).rowcount == 1

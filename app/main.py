@@ -1,0 +1,62 @@
+"""The FastAPI application: migrations at start, the routers, error mapping, the reconciler loop."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from app.api.routes import artifacts, health, jobs, metrics
+from app.core.config import Settings, get_settings
+from app.core.migrate import upgrade
+from app.jobs.errors import SpecError, TransitionConflict
+from app.jobs.reconciler import reconcile_once
+
+log = logging.getLogger(__name__)
+
+
+async def _reconcile_forever(settings: Settings) -> None:
+    while True:
+        try:
+            await run_in_threadpool(reconcile_once, settings)
+        except Exception:  # noqa: BLE001 - a failed pass (database away) is retried on the next tick
+            log.exception("reconciler pass failed")
+        await asyncio.sleep(settings.reconcile_every_s)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = get_settings()
+    await run_in_threadpool(upgrade, settings.effective_database_url)
+    app.state.redis = aioredis.from_url(settings.effective_redis_url, socket_connect_timeout=2)
+    reconciler = asyncio.create_task(_reconcile_forever(settings)) if settings.reconcile_in_api else None
+    yield
+    if reconciler is not None:
+        reconciler.cancel()
+        with suppress(asyncio.CancelledError):
+            await reconciler
+    await app.state.redis.aclose()
+
+
+def create_app() -> FastAPI:
+    app = FastAPI(title="flashjobs", version="0.1.0", lifespan=lifespan,
+                  description="Training and finetune jobs for Lightning Flash image classifiers.")
+    for router in (health.router, jobs.router, metrics.router, artifacts.router):
+        app.include_router(router)
+
+    @app.exception_handler(SpecError)
+    async def _spec_error(_request: Request, exc: SpecError) -> JSONResponse:
+        return JSONResponse({"detail": [{"loc": exc.loc, "msg": exc.msg, "type": "value_error"}]}, status_code=422)
+
+    @app.exception_handler(TransitionConflict)
+    async def _conflict(_request: Request, exc: TransitionConflict) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+
+    return app
+
+
+app = create_app()

@@ -1,0 +1,70 @@
+"""Recording and reading metric curves. The trainer's writes are fenced by its attempt number."""
+
+from collections import defaultdict
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from app.core.db import utcnow
+from app.jobs.models import Job
+from app.jobs.service import fence
+from app.metrics.models import Metric
+
+SPLITS = ("train", "val")
+
+
+def split_series_name(series: str) -> tuple[str, str]:
+    """'val_accuracy' -> ('val', 'accuracy')."""
+    split, _, name = series.partition("_")
+    if split not in SPLITS or not name:
+        raise ValueError(f"metric {series!r} is not named {{split}}_{{metric}} with split in {SPLITS}")
+    return split, name
+
+
+def record_epoch(session: Session, *, job_id: str, attempt: int, epoch: int, values: dict[str, float]) -> bool:
+    """Upsert one epoch's values (all splits at once); False if this attempt no longer owns the job."""
+    if not fence(session, job_id=job_id, attempt=attempt):
+        return False
+    now = utcnow()
+    rows = [
+        {"job_id": job_id, "epoch": epoch, "split": split, "name": name, "value": float(value),
+         "attempt": attempt, "recorded_at": now}
+        for split, name, value in ((*split_series_name(series), value) for series, value in values.items())
+    ]
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(Metric).values(rows)
+    # A resumed attempt re-reports epochs from its checkpoint with identical values: keep the first record.
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=["job_id", "epoch", "split", "name"], set_={"value": stmt.excluded.value}))
+    job = session.get(Job, job_id, populate_existing=True)
+    assert job is not None
+    if epoch + 1 >= job.epochs_done:
+        session.execute(update(Job).where(Job.id == job_id).values(
+            epochs_done=epoch + 1, latest_metrics={**job.latest_metrics, **{k: float(v) for k, v in values.items()}}))
+    return True
+
+
+def get_series(
+    session: Session, *, job_id: str, names: set[str] | None = None, since_epoch: int | None = None
+) -> dict[str, list[dict[str, float | int]]]:
+    """Curves keyed '{split}_{metric}', each a list of {epoch, value} in epoch order."""
+    query = select(Metric.epoch, Metric.split, Metric.name, Metric.value).where(Metric.job_id == job_id)
+    if since_epoch is not None:
+        query = query.where(Metric.epoch >= since_epoch)
+    series: dict[str, list[dict[str, float | int]]] = defaultdict(list)
+    for epoch, split, name, value in session.execute(query.order_by(Metric.epoch)):
+        key = f"{split}_{name}"
+        if names is None or key in names:
+            series[key].append({"epoch": epoch, "value": value})
+    return dict(series)
+
+
+def epochs_after(session: Session, *, job_id: str, after_epoch: int) -> list[tuple[int, dict[str, float]]]:
+    """Whole epochs recorded after `after_epoch`, each as (epoch, {series: value})."""
+    query = (select(Metric.epoch, Metric.split, Metric.name, Metric.value)
+             .where(Metric.job_id == job_id, Metric.epoch > after_epoch).order_by(Metric.epoch))
+    epochs: dict[int, dict[str, float]] = defaultdict(dict)
+    for epoch, split, name, value in session.execute(query):
+        epochs[epoch][f"{split}_{name}"] = value
+    return sorted(epochs.items())

@@ -1,0 +1,121 @@
+"""One training attempt, run as its own process by the supervisor: `python -m worker.run_attempt JOB ATTEMPT`.
+
+It writes metrics and artifacts fenced by its attempt number and leaves its outcome in outcome-<attempt>.json.
+No outcome file means it did not finish (killed, crashed, or told to yield); the supervisor decides what next.
+Signals: SIGUSR1 = the user cancelled; SIGUSR2 or SIGTERM = give the GPU back (checkpoint and stop).
+"""
+
+import json
+import logging
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+
+import redis
+
+from app.artifacts import service as artifacts
+from app.core.config import get_settings
+from app.core.db import session_scope
+from app.jobs.models import Job
+from app.jobs.schemas import JobSpec
+from worker.reporting import JobReporter, StaleAttempt
+
+log = logging.getLogger("flashjobs.attempt")
+EXIT_YIELDED = 75  # stopped without an outcome: preempted, orphaned, or superseded by a newer attempt
+
+
+class _StopFlags:
+    """Set by signals, read by the training loop after every batch."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self.parent_pid = os.getppid()
+
+    def install(self) -> None:
+        signal.signal(signal.SIGUSR1, lambda *_: self._set("cancelled"))
+        signal.signal(signal.SIGUSR2, lambda *_: self._set("preempted"))
+        signal.signal(signal.SIGTERM, lambda *_: self._set("preempted"))
+
+    def _set(self, reason: str) -> None:
+        self.reason = self.reason or reason
+
+    def should_stop(self) -> bool:
+        if self.reason is None and os.getppid() != self.parent_pid:
+            self.reason = "orphaned"  # the supervisor died: checkpoint now, the reconciler re-queues the job
+        return self.reason is not None
+
+
+def outcome_path(work_dir: Path, attempt: int) -> Path:
+    return work_dir / f"outcome-{attempt}.json"
+
+
+def write_outcome(path: Path, status: str, error: tuple[str, str] | None = None) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"status": status, "error": list(error) if error else None}))
+    os.replace(tmp, path)
+
+
+def _parent_backbone(job: Job, artifact_dir: Path) -> Path | None:
+    if job.parent_id is None:
+        return None
+    with session_scope() as session:
+        backbone = artifacts.get(session, job_id=job.parent_id, name="backbone")
+    if backbone is None:
+        from worker.training.errors import TrainingError
+
+        raise TrainingError("bad_parent", f"parent job {job.parent_id} has no backbone artifact")
+    return artifact_dir / backbone.path
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
+
+
+def run(job_id: str, attempt: int) -> int:
+    settings = get_settings()
+    flags = _StopFlags()
+    flags.install()
+    artifact_dir = settings.effective_artifact_dir
+    work_dir = artifact_dir / job_id
+    with session_scope() as session:
+        job = session.get(Job, job_id)
+    assert job is not None, f"no job {job_id}"
+    reporter = JobReporter(job_id=job_id, attempt=attempt, stop_requested=flags.should_stop,
+                           redis_client=redis.Redis.from_url(settings.effective_redis_url, socket_timeout=5))
+    try:
+        from worker.training import recipe  # the heavy imports (torch, Flash) happen here, in the child only
+        from worker.training.errors import TrainingError
+
+        try:
+            result = recipe.run(spec=JobSpec.model_validate(job.spec), job_id=job_id, work_dir=work_dir,
+                                data_dir=settings.data_dir, allow_downloads=settings.allow_downloads,
+                                parent_backbone=_parent_backbone(job, artifact_dir), reporter=reporter,
+                                progress_every_s=settings.progress_every_s)
+        except TrainingError as exc:
+            write_outcome(outcome_path(work_dir, attempt), "failed", (exc.type, str(exc)))
+            return 0
+    except StaleAttempt as exc:
+        log.warning("%s", exc)
+        return EXIT_YIELDED
+    except Exception as exc:  # noqa: BLE001 - any failure becomes the job's error, with its cause
+        traceback.print_exc()
+        kind = "out_of_memory" if _is_out_of_memory(exc) else "training_error"
+        write_outcome(outcome_path(work_dir, attempt), "failed", (kind, f"{type(exc).__name__}: {exc}"))
+        return 0
+
+    if result.status == "cancelled" and flags.reason != "cancelled":
+        return EXIT_YIELDED  # preempted or orphaned: the checkpoint is written, another attempt resumes
+    with session_scope() as session:
+        for name, path in result.artifacts.items():
+            if not artifacts.register(session, job_id=job_id, attempt=attempt, name=name, path=path,
+                                      artifact_dir=artifact_dir):
+                return EXIT_YIELDED
+    write_outcome(outcome_path(work_dir, attempt), result.status)
+    return 0
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    sys.exit(run(sys.argv[1], int(sys.argv[2])))

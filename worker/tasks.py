@@ -1,0 +1,118 @@
+"""The Celery task: claim a job, run its training in a child process, heartbeat, record the outcome."""
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+
+import redis
+from celery.signals import worker_shutting_down
+from sqlalchemy.exc import SQLAlchemyError
+
+from app.core.config import Settings, get_settings
+from app.core.db import session_scope
+from app.jobs import service
+from app.jobs.dispatch import dispatch
+from app.jobs.models import Job
+from app.jobs.schemas import FINAL_STATUSES
+from app.metrics import live
+from worker.celery_app import RUN_JOB_TASK, celery_app
+from worker.run_attempt import outcome_path
+
+log = logging.getLogger(__name__)
+shutting_down = threading.Event()
+
+
+@worker_shutting_down.connect
+def _on_shutdown(**_kwargs: object) -> None:
+    shutting_down.set()  # the running attempt checkpoints and hands its job back to the queue
+
+
+@celery_app.task(name=RUN_JOB_TASK)
+def run_job(job_id: str) -> None:
+    """Run one job if it is still queued; a duplicate or stale message finds it claimed and does nothing."""
+    settings = get_settings()
+    owner = f"{socket.gethostname()}:{os.getpid()}"
+    with session_scope() as session:
+        job = service.claim(session, job_id=job_id, owner=owner)
+    if job is None:
+        log.info("job %s is not queued (claimed, cancelled or finished); nothing to do", job_id)
+        return
+    supervise(job_id=job_id, attempt=job.attempt, settings=settings)
+
+
+def supervise(*, job_id: str, attempt: int, settings: Settings) -> None:
+    """Watch the training process: heartbeat, forward a cancel, and turn its exit into the job's next state."""
+    work_dir = settings.effective_artifact_dir / job_id
+    work_dir.mkdir(parents=True, exist_ok=True)
+    with (work_dir / f"attempt-{attempt}.log").open("ab") as log_file:
+        # Own process group: a signal to the group reaches every rank of a multi-GPU run.
+        child = subprocess.Popen([sys.executable, "-m", "worker.run_attempt", job_id, str(attempt)],
+                                 stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+        log.info("job %s attempt %s: training in process %s", job_id, attempt, child.pid)
+        signalled: set[int] = set()
+        while True:
+            try:
+                returncode = child.wait(timeout=settings.heartbeat_s)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if shutting_down.is_set():
+                _signal_once(child, signal.SIGUSR2, signalled)
+            try:
+                with session_scope() as session:
+                    status = service.heartbeat(session, job_id=job_id, attempt=attempt)
+            except SQLAlchemyError as exc:  # a database blip must not kill hours of training
+                log.warning("heartbeat for job %s failed: %s", job_id, exc)
+                continue
+            if status is None:  # a newer attempt owns the job now: this one must not go on writing
+                log.warning("job %s attempt %s lost ownership; stopping it", job_id, attempt)
+                os.killpg(child.pid, signal.SIGKILL)
+                child.wait()
+                return
+            if status == "cancelling":
+                _signal_once(child, signal.SIGUSR1, signalled)
+    _record_outcome(job_id=job_id, attempt=attempt, returncode=returncode, settings=settings)
+
+
+def _signal_once(child: subprocess.Popen[bytes], signum: int, signalled: set[int]) -> None:
+    if signum not in signalled:
+        signalled.add(signum)
+        os.killpg(child.pid, signum)
+
+
+def _record_outcome(*, job_id: str, attempt: int, returncode: int, settings: Settings) -> None:
+    path = outcome_path(settings.effective_artifact_dir / job_id, attempt)
+    with session_scope() as session:
+        if path.exists():
+            outcome = json.loads(path.read_text())
+            error = tuple(outcome["error"]) if outcome["error"] else None
+            runnable = service.finish(session, job_id=job_id, attempt=attempt, status=outcome["status"], error=error)
+        else:
+            reason = _describe_exit(returncode)
+            log.warning("job %s attempt %s ended without an outcome: %s", job_id, attempt, reason)
+            runnable = service.release_lost_attempt(session, job_id=job_id, attempt=attempt, reason=reason,
+                                                    max_attempts=settings.max_attempts)
+        job = session.get(Job, job_id, populate_existing=True)
+        status = job.status if job else None
+    dispatch(runnable)
+    if status in FINAL_STATUSES:
+        try:
+            live.publish(redis.Redis.from_url(settings.effective_redis_url), job_id=job_id, event="end",
+                         payload={"status": status})
+        except redis.RedisError:
+            pass  # readers see the end in SQL
+
+
+def _describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        name = signal.Signals(-returncode).name
+        hint = " (the kernel's out-of-memory killer sends SIGKILL)" if returncode == -signal.SIGKILL else ""
+        return f"training process killed by {name}{hint}"
+    if returncode == 75:
+        return "training process yielded (preempted or worker stopping); it resumes from its checkpoint"
+    return f"training process exited with code {returncode} without an outcome"
