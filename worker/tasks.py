@@ -50,7 +50,7 @@ def supervise(*, job_id: str, attempt: int, settings: Settings) -> None:
     work_dir = settings.effective_artifact_dir / job_id
     work_dir.mkdir(parents=True, exist_ok=True)
     with (work_dir / f"attempt-{attempt}.log").open("ab") as log_file:
-        # Own process group: a signal to the group reaches every rank of a multi-GPU run.
+        # Own process group, so that losing the job kills every process of the attempt (ranks, loaders).
         child = subprocess.Popen([sys.executable, "-m", "worker.run_attempt", job_id, str(attempt)],
                                  stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
         log.info("job %s attempt %s: training in process %s", job_id, attempt, child.pid)
@@ -80,9 +80,10 @@ def supervise(*, job_id: str, attempt: int, settings: Settings) -> None:
 
 
 def _signal_once(child: subprocess.Popen[bytes], signum: int, signalled: set[int]) -> None:
+    # The training process only: its DataLoader workers share the group and would die of SIGUSR1.
     if signum not in signalled:
         signalled.add(signum)
-        os.killpg(child.pid, signum)
+        os.kill(child.pid, signum)
 
 
 def _record_outcome(*, job_id: str, attempt: int, returncode: int, settings: Settings) -> None:

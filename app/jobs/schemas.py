@@ -66,7 +66,9 @@ class FinetuneSpec(StrictModel):
     unfreeze_epoch: int | None = Field(None, ge=0, description="freeze_unfreeze: epoch to unfreeze at")
     milestones: tuple[int, int] | None = Field(None, description="unfreeze_milestones: (e1, e2)")
     num_layers: int | None = Field(None, ge=1, description="unfreeze_milestones: layers unfrozen at e1")
-    train_bn: bool = True
+    # False keeps a frozen backbone bit-identical, BatchNorm statistics included; Flash's default (True)
+    # lets BatchNorm layers keep adapting while the rest is frozen.
+    train_bn: bool = False
 
 
 class TrainerSpec(StrictModel):

@@ -1,0 +1,24 @@
+# Two commands for a newcomer:  `make demo`  and  `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+DATA ?= cifar
+
+.PHONY: demo test up install
+demo: $(VENV)/.installed  ## set up, start the embedded stack, run the CIFAR10 -> CIFAR100 chain
+	$(BIN)/flashjobs demo --data $(DATA)
+
+test: $(VENV)/.installed  ## set up and run the whole test suite
+	$(BIN)/python -m pytest
+
+up: $(VENV)/.installed  ## set up and run the service (API, worker, Redis) in the foreground
+	$(BIN)/flashjobs up
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed (set PYTHON=/path/to/python3.11)"; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@

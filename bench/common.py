@@ -1,0 +1,144 @@
+"""What both benchmarks share: the machine description, throwaway databases, timing statistics, the JSON output.
+
+Not a benchmark itself; bench/polling.py and bench/store_scale.py import it (they put bench/ on sys.path by
+being run as scripts: `.venv/bin/python bench/polling.py`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS_DIR = REPO / "bench" / "results"
+if str(REPO) not in sys.path:  # `app` importable even without the editable install
+    sys.path.insert(0, str(REPO))
+
+POSTGRES_ADMIN_URL = os.environ.get("FLASHJOBS_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+# Six metrics on each split: the twelve series a Flash classification job reports per epoch.
+METRIC_NAMES = ("accuracy", "f1", "auroc", "loss", "precision", "recall")
+SERIES = tuple(f"{split}_{name}" for split in ("train", "val") for name in METRIC_NAMES)
+
+
+def loadavg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def machine() -> dict[str, Any]:
+    """nproc, CPU model, RAM, Python, OS, date: what a reader needs to compare two runs."""
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_gib = round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    info: dict[str, Any] = {
+        "nproc": os.cpu_count(),
+        "cpu_model": cpu,
+        "ram_gib": mem_gib,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "date_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    try:
+        import sqlite3
+
+        info["sqlite"] = sqlite3.sqlite_version
+    except ImportError:
+        pass
+    try:
+        out = subprocess.run(["psql", "--version"], capture_output=True, text=True, timeout=5).stdout.strip()
+        info["postgres_client"] = out
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return info
+
+
+def postgres_reachable() -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", 5432)) == 0
+
+
+def create_postgres_database(prefix: str) -> tuple[str, str]:
+    """A fresh database on the local server; returns (url, name). Drop it with drop_postgres_database."""
+    import sqlalchemy as sa
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", name
+
+
+def drop_postgres_database(name: str) -> None:
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def postgres_server_version() -> str:
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(POSTGRES_ADMIN_URL)
+    with admin.connect() as conn:
+        version = conn.execute(sa.text("SHOW server_version")).scalar_one()
+    admin.dispose()
+    return str(version)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile of an already sorted sequence (q in 0..100)."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, min(len(sorted_values), round(q / 100 * len(sorted_values) + 0.5)))
+    return sorted_values[rank - 1]
+
+
+def summarize_ms(seconds: Sequence[float]) -> dict[str, float]:
+    """Median, p99, min, mean of a list of durations in seconds, reported in milliseconds."""
+    values = sorted(s * 1000 for s in seconds)
+    return {
+        "n": len(values),
+        "median_ms": round(statistics.median(values), 4),
+        "p99_ms": round(percentile(values, 99), 4),
+        "min_ms": round(values[0], 4),
+        "mean_ms": round(statistics.fmean(values), 4),
+    }
+
+
+def write_results(name: str, payload: dict[str, Any]) -> Path:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+    return path

@@ -1,0 +1,97 @@
+"""Start the real service for end-to-end tests: uvicorn serving the API and a Celery worker process."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ServiceStack:
+    """An API process and worker processes sharing one database, Redis and artifact directory."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        self.log_dir = log_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.api: subprocess.Popen[bytes] | None = None
+        self.workers: list[subprocess.Popen[bytes]] = []
+
+    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+        log = (self.log_dir / f"{name}.log").open("ab")
+        # Own session: teardown kills the whole group, training children included.
+        return subprocess.Popen([sys.executable, "-m", *args], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+    def start_api(self) -> None:
+        self.api = self._spawn("api", ["uvicorn", "app.main:app", "--port", str(self.port), "--log-level", "warning"])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            assert self.api.poll() is None, self.logs("api")
+            time.sleep(0.2)
+        raise TimeoutError(self.logs("api"))
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        n = len(self.workers)
+        worker = self._spawn(f"worker{n}", ["celery", "-A", "worker.celery_app", "worker", "-Q", "training",
+                                            "--pool", "solo", "--concurrency", "1", "-n", f"test{n}@%h",
+                                            "--without-gossip", "--without-mingle", "--loglevel", "info"])
+        self.workers.append(worker)
+        return worker
+
+    def logs(self, name: str) -> str:
+        path = self.log_dir / f"{name}.log"
+        return path.read_text()[-6000:] if path.exists() else ""
+
+    def all_logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text()[-4000:]}" for p in sorted(self.log_dir.rglob("*.log")))
+
+    def stop(self) -> None:
+        for process in [*self.workers, self.api]:
+            if process is not None and process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                process.wait(timeout=30)
+
+
+def wait_for(predicate, *, timeout: float, interval: float = 0.25, what: str = "condition"):  # noqa: ANN001
+    """Poll until predicate() returns something truthy; return it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def training_pids(job_id: str) -> list[int]:
+    """Processes running an attempt of this job (the supervisor's child)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if b"worker.run_attempt" in cmdline and job_id.encode() in cmdline:
+                pids.append(int(entry.name))
+    return pids

@@ -1,0 +1,273 @@
+"""The `flashjobs` command: `up` as a real process tree, the other commands against it over HTTP.
+
+The jobs submitted here fail fast (no CIFAR in an empty data dir, downloads off), so no training runs:
+a full run through the CLI is the end-to-end tests' business.
+"""
+
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app import stack
+from app.cli import CPU_PLAN, FULL_PLAN, Api, Failure, describe_error, download_artifact, draw_curves, parse_sse
+from app.core.config import EMBEDDED_REDIS_PORT
+from app.jobs.schemas import ChainIn
+from app.synthetic_data import write_cifar10, write_cifar100
+
+FLASHJOBS = [str(Path(sys.executable).with_name("flashjobs"))]  # the installed console script
+TRAIN = {"kind": "train", "dataset": {"name": "cifar10", "train_limit": 100}, "trainer": {"max_epochs": 2}}
+FINETUNE_STEP = {"kind": "finetune", "dataset": {"name": "cifar100"}, "init_from": {"step": 0},
+                 "finetune": {"strategy": "freeze"}}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_is_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Live processes whose command line or environment holds text (Linux /proc)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            if text.encode() in (entry / "environ").read_bytes() + cmdline:
+                found.append(f"{entry.name}: {cmdline.replace(bytes(1), b' ').decode()}")
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+    return found
+
+
+@dataclass
+class Up:
+    process: subprocess.Popen[bytes]
+    url: str
+    env: dict[str, str]
+    state_dir: Path
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def cli(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*FLASHJOBS, *args], env=self.env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    """`flashjobs up` with its bundled Redis, in a state dir of its own, as a terminal would run it."""
+    if port_is_open(EMBEDDED_REDIS_PORT):
+        pytest.skip(f"port {EMBEDDED_REDIS_PORT} (the bundled Redis) is taken: is a `flashjobs up` running here?")
+    tmp = tmp_path_factory.mktemp("cli")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLASHJOBS_")}  # no Redis URL: the bundled one
+    env |= {"FLASHJOBS_STATE_DIR": str(tmp / "state"), "FLASHJOBS_DATA_DIR": str(tmp / "data"),
+            "FLASHJOBS_ALLOW_DOWNLOADS": "false", "FLASHJOBS_API_URL": url, "COLUMNS": "200"}
+    (tmp / "data").mkdir()
+    log = tmp / "up.log"
+    with log.open("wb") as out:
+        # Its own session, like a shell's foreground job: the Ctrl-C test signals the whole group.
+        process = subprocess.Popen([*FLASHJOBS, "up"], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    running = Up(process, url, env, tmp / "state", log)
+    try:
+        deadline = time.monotonic() + 120
+        while not stack.answers(url, "/readyz"):
+            assert process.poll() is None, f"`flashjobs up` exited:\n{running.output()}"
+            assert time.monotonic() < deadline, f"`flashjobs up` not ready:\n{running.output()}"
+            time.sleep(0.3)
+        yield running
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        for line in processes_mentioning(str(running.state_dir)):  # never leave a process behind
+            os.kill(int(line.split(":")[0]), signal.SIGKILL)
+
+
+# ------------------------------------------------------------------ without a running stack
+
+
+def test_sse_parser_reads_events_ids_multiline_data_and_skips_pings():
+    lines = [": ping", "", "event: epoch", "id: 3", 'data: {"epoch": 3,', 'data: "metrics": {}}', "",
+             "event: end", 'data: {"status": "failed"}', ""]
+    events = list(parse_sse(lines))
+    assert [(e.event, e.id) for e in events] == [("epoch", "3"), ("end", None)]
+    assert json.loads(events[0].data) == {"epoch": 3, "metrics": {}}
+
+
+def test_api_errors_are_shown_in_the_apis_words():
+    invalid = httpx.Response(422, json={"detail": [{"loc": ["body", "model", "backbone"], "msg": "unknown backbone"}]})
+    assert describe_error(invalid).endswith("body.model.backbone: unknown backbone")
+    assert describe_error(httpx.Response(409, json={"detail": "job x is already failed"})) == \
+        "HTTP 409: job x is already failed"
+
+
+def test_artifact_download_is_verified_against_its_sha256(tmp_path):
+    content = b"weights" * 1000
+    item = {"name": "model", "size": len(content), "sha256": hashlib.sha256(content).hexdigest(),
+            "url": "/v1/jobs/j1/artifacts/model"}
+    api = Api("http://flashjobs.test")
+    api.http = httpx.Client(base_url=api.base_url, transport=httpx.MockTransport(lambda request: httpx.Response(
+        200, content=content, headers={"content-disposition": 'attachment; filename="../j1-model.pt"'})))
+    saved = download_artifact(api, item, tmp_path / "out")
+    assert saved == tmp_path / "out" / "j1-model.pt" and saved.read_bytes() == content  # no path from the server
+    with pytest.raises(Failure, match="does not match"):
+        download_artifact(api, {**item, "sha256": "0" * 64}, tmp_path / "bad")
+    assert list((tmp_path / "bad").iterdir()) == []  # a corrupt download leaves nothing behind
+
+
+def test_metric_curves_are_drawn_to_a_png(tmp_path):
+    series = {name: [{"epoch": e, "value": 1.0 / (e + 1)} for e in range(3)]
+              for name in ("train_loss", "val_loss", "val_accuracy", "train_lr")}
+    draw_curves(series, tmp_path / "curves.png", title="test")
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_demo_chains_are_valid_specs():
+    for plan in (CPU_PLAN, FULL_PLAN):
+        chain = ChainIn.model_validate(plan.chain())
+        train, finetune = chain.steps
+        assert (train.kind, train.dataset.name, finetune.kind, finetune.dataset.name) == \
+            ("train", "cifar10", "finetune", "cifar100")
+        assert finetune.init_from.step == 0 and finetune.finetune.strategy == "freeze"
+    assert FULL_PLAN.chain()["steps"][0]["trainer"]["max_epochs"] == 25
+    assert "train_limit" not in FULL_PLAN.chain()["steps"][0]["dataset"]  # the whole set
+
+
+def test_synthetic_data_has_the_real_cifar_layout_and_is_marked(tmp_path):
+    import pickle
+
+    import numpy as np
+
+    cifar10 = write_cifar10(tmp_path, train_per_class=5, val_per_class=2)
+    cifar100 = write_cifar100(tmp_path, train_per_class=2, val_per_class=1)
+    assert sorted(p.name for p in cifar10.iterdir()) == sorted(
+        [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta", "SYNTHETIC.txt"])
+    assert sorted(p.name for p in cifar100.iterdir()) == ["SYNTHETIC.txt", "meta", "test", "train"]
+
+    def load(path: Path) -> dict:
+        return pickle.loads(path.read_bytes(), encoding="latin1")  # as readers of the official files do
+
+    batches = [load(cifar10 / f"data_batch_{i}") for i in range(1, 6)]
+    labels = np.concatenate([b["labels"] for b in batches])
+    assert all(b["data"].dtype == np.uint8 and b["data"].shape[1] == 3072 for b in batches)
+    assert np.bincount(labels).tolist() == [5] * 10
+    assert len(load(cifar10 / "batches.meta")["label_names"]) == 10
+    train = load(cifar100 / "train")
+    assert train["data"].shape == (200, 3072) and sorted(set(train["fine_labels"])) == list(range(100))
+    assert max(train["coarse_labels"]) == 19 and len(train["filenames"]) == 200
+    meta = load(cifar100 / "meta")
+    assert len(meta["fine_label_names"]) == 100 and len(meta["coarse_label_names"]) == 20
+    assert all(name.startswith("synthetic") for name in meta["fine_label_names"])
+
+
+def test_synthetic_classes_are_learnable(tmp_path):
+    """A nearest-class-mean classifier on raw pixels already beats chance (0.1) by far."""
+    import pickle
+
+    import numpy as np
+
+    folder = write_cifar10(tmp_path, train_per_class=40, val_per_class=20)
+    train = [pickle.loads((folder / f"data_batch_{i}").read_bytes()) for i in range(1, 6)]
+    x = np.concatenate([b["data"] for b in train]).astype(np.float32)
+    y = np.concatenate([b["labels"] for b in train])
+    val = pickle.loads((folder / "test_batch").read_bytes())
+    means = np.stack([x[y == k].mean(0) for k in range(10)])
+    predicted = np.argmin(((val["data"].astype(np.float32)[:, None] - means[None]) ** 2).sum(-1), axis=1)
+    assert (predicted == np.asarray(val["labels"])).mean() > 0.3
+
+
+def test_stack_lock_is_exclusive_and_describes_the_running_stack(tmp_path):
+    first, second = stack.StackLock(tmp_path), stack.StackLock(tmp_path)
+    assert stack.running_stack(tmp_path) is None
+    assert first.acquire()
+    assert not second.acquire()
+    first.describe({"api_url": "http://127.0.0.1:1", "pid": 1})
+    assert stack.running_stack(tmp_path) == {"api_url": "http://127.0.0.1:1", "pid": 1}
+    first.release()
+    assert stack.running_stack(tmp_path) is None and second.acquire()
+    second.release()
+
+
+def test_unreachable_api_is_reported_with_a_hint():
+    result = subprocess.run([*FLASHJOBS, "list", "--api-url", f"http://127.0.0.1:{free_port()}"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "cannot reach the API" in result.stderr and "flashjobs up" in result.stderr
+
+
+# ------------------------------------------------------------------ against `flashjobs up`
+
+
+def test_second_up_on_the_same_state_dir_refuses_and_names_the_running_one(up):
+    result = up.cli("up", "--port", str(free_port()), timeout=60)
+    assert result.returncode != 0
+    assert "already running" in result.stdout and up.url in result.stdout
+    assert stack.answers(up.url, "/readyz")  # the first one is untouched
+
+
+def test_failing_chain_through_the_cli(up, tmp_path):
+    spec = tmp_path / "chain.json"
+    spec.write_text(json.dumps({"steps": [TRAIN, FINETUNE_STEP]}))
+    submitted = up.cli("submit", str(spec), "--chain", "--json")
+    assert submitted.returncode == 0, submitted.stderr
+    first, second = (job["id"] for job in json.loads(submitted.stdout)["jobs"])
+
+    watched = up.cli("watch", first)  # the worker finds no CIFAR in the empty data dir, downloads are off
+    assert watched.returncode == 1, watched.stdout + watched.stderr
+    assert "failed" in watched.stdout and "dataset_missing" in watched.stdout
+    watched = up.cli("watch", second)
+    assert watched.returncode == 1 and "upstream_failed" in watched.stdout
+
+    shown = up.cli("show", first)
+    assert shown.returncode == 0 and "dataset_missing" in shown.stdout and "failed" in shown.stdout
+    listed = up.cli("list", "--status", "failed")
+    assert listed.returncode == 0 and first in listed.stdout and second in listed.stdout
+    assert "No metrics recorded" in up.cli("metrics", first).stdout
+    assert "no artifacts" in up.cli("artifacts", first).stdout
+
+    cancelled = up.cli("cancel", first)
+    assert cancelled.returncode == 1
+    assert f"HTTP 409: job {first} is already failed" in " ".join(cancelled.stderr.split())
+
+
+def test_bad_spec_is_rejected_naming_the_field(up, tmp_path):
+    spec = tmp_path / "bad.json"
+    spec.write_text(json.dumps({**TRAIN, "model": {"backbone": "vgg11"}}))
+    result = up.cli("submit", str(spec))
+    assert result.returncode == 1
+    assert "body.model.backbone" in result.stderr and "unknown backbone 'vgg11'" in result.stderr
+
+
+def test_ctrl_c_stops_the_whole_stack_and_leaves_no_process(up):
+    info = stack.running_stack(up.state_dir)
+    assert info and info["api_url"] == up.url and set(info["children"]) == {"redis", "api", "worker"}
+    os.killpg(up.process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground group
+    assert up.process.wait(timeout=150) == 0, up.output()
+    assert "Stopped." in up.output()
+    assert not stack.answers(up.url) and not port_is_open(EMBEDDED_REDIS_PORT)
+    assert processes_mentioning(str(up.state_dir)) == []
+    assert stack.running_stack(up.state_dir) is None

@@ -1,0 +1,141 @@
+"""Metric curves over HTTP: fenced writes, polling with ETag, and the SSE stream's durability."""
+
+import json
+import threading
+import time
+
+import redis
+
+TRAIN = {"kind": "train", "dataset": {"name": "cifar10"}, "trainer": {"max_epochs": 3}}
+
+
+def _running_job(client) -> str:
+    from app.core.db import session_scope
+    from app.jobs import service
+
+    job_id = client.post("/v1/jobs", json=TRAIN).json()["id"]
+    with session_scope() as session:
+        service.claim(session, job_id=job_id, owner="test-worker")
+    return job_id
+
+
+def _record(job_id: str, epoch: int, attempt: int = 1, **values: float) -> bool:
+    from app.core.db import session_scope
+    from app.metrics.service import record_epoch
+
+    values = values or {"train_loss": 2.0 - epoch, "val_accuracy": 0.1 * (epoch + 1), "val_f1": 0.05 * (epoch + 1)}
+    with session_scope() as session:
+        return record_epoch(session, job_id=job_id, attempt=attempt, epoch=epoch, values=values)
+
+
+def _finish(job_id: str, status: str = "succeeded") -> None:
+    from app.core.db import session_scope
+    from app.jobs import service
+
+    with session_scope() as session:
+        service.finish(session, job_id=job_id, attempt=1, status=status)
+
+
+def test_series_names_since_epoch_and_latest(client):
+    job_id = _running_job(client)
+    for epoch in range(3):
+        assert _record(job_id, epoch)
+    body = client.get(f"/v1/jobs/{job_id}/metrics").json()
+    assert body["series"]["val_accuracy"] == [{"epoch": e, "value": 0.1 * (e + 1)} for e in range(3)]
+    assert set(body["series"]) == {"train_loss", "val_accuracy", "val_f1"}
+    only = client.get(f"/v1/jobs/{job_id}/metrics", params={"names": "val_f1", "since_epoch": 2}).json()
+    assert only["series"] == {"val_f1": [{"epoch": 2, "value": 0.15000000000000002}]}
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    assert job["progress"] == {"epoch": 3, "max_epochs": 3}
+    assert job["latest_metrics"]["val_accuracy"] == 0.30000000000000004
+
+
+def test_etag_makes_an_unchanged_poll_304(client):
+    job_id = _running_job(client)
+    _record(job_id, 0)
+    first = client.get(f"/v1/jobs/{job_id}/metrics")
+    etag = first.headers["etag"]
+    unchanged = client.get(f"/v1/jobs/{job_id}/metrics", headers={"If-None-Match": etag})
+    assert unchanged.status_code == 304 and unchanged.content == b""
+    _record(job_id, 1)
+    changed = client.get(f"/v1/jobs/{job_id}/metrics", headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["etag"] != etag
+
+
+def test_stale_attempt_cannot_write_and_rerecording_keeps_values(client):
+    from app.core.db import session_scope
+    from app.jobs.service import claim, release_lost_attempt
+
+    job_id = _running_job(client)
+    _record(job_id, 0, val_accuracy=0.5)
+    with session_scope() as session:  # attempt 1 is declared lost; attempt 2 takes over
+        release_lost_attempt(session, job_id=job_id, attempt=1, reason="test", max_attempts=3)
+        claim(session, job_id=job_id, owner="w2")
+    assert not _record(job_id, 1, attempt=1, val_accuracy=0.9)  # fenced out
+    assert _record(job_id, 0, attempt=2, val_accuracy=0.5)  # a resume re-reports epoch 0 identically
+    assert _record(job_id, 1, attempt=2, val_accuracy=0.6)
+    series = client.get(f"/v1/jobs/{job_id}/metrics").json()["series"]["val_accuracy"]
+    assert series == [{"epoch": 0, "value": 0.5}, {"epoch": 1, "value": 0.6}]
+
+
+def _read_sse(client, url: str, headers: dict | None = None) -> list[tuple[str, str | None, dict]]:
+    """(event, id, data) for every event until the stream ends."""
+    events, current = [], {}
+    with client.stream("GET", url, headers=headers or {}) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if not line:
+                if "event" in current:
+                    events.append((current["event"], current.get("id"), json.loads(current["data"])))
+                current = {}
+                continue
+            field, _, value = line.partition(":")
+            current[field] = value.strip()
+    return events
+
+
+def test_sse_delivers_each_epoch_once_live_and_resumes(client, redis_url):
+    from app.metrics import live
+
+    job_id = _running_job(client)
+    _record(job_id, 0)
+
+    def train_on() -> None:  # what a worker does: SQL first, then the live channel
+        time.sleep(0.5)
+        live.publish(redis.Redis.from_url(redis_url), job_id=job_id, event="progress",
+                     payload={"epoch": 1, "batch": 5, "num_batches": 10, "images_per_second": 100.0, "eta_seconds": 1})
+        for epoch in (1, 2):
+            _record(job_id, epoch)
+            live.publish(redis.Redis.from_url(redis_url), job_id=job_id, event="epoch", payload={"epoch": epoch})
+            time.sleep(0.3)
+        _finish(job_id)
+        live.publish(redis.Redis.from_url(redis_url), job_id=job_id, event="end", payload={"status": "succeeded"})
+
+    threading.Thread(target=train_on).start()
+    events = _read_sse(client, f"/v1/jobs/{job_id}/metrics/stream")
+    epochs = [(e, i, d["epoch"]) for e, i, d in events if e == "epoch"]
+    assert epochs == [("epoch", "0", 0), ("epoch", "1", 1), ("epoch", "2", 2)]
+    assert any(e == "progress" and d["batch"] == 5 for e, _, d in events)
+    assert events[-1][0] == "end" and events[-1][2]["status"] == "succeeded"
+    assert events[0][2]["metrics"]["val_accuracy"] == 0.1
+
+    resumed = _read_sse(client, f"/v1/jobs/{job_id}/metrics/stream", headers={"Last-Event-ID": "1"})
+    assert [(e, d.get("epoch")) for e, _, d in resumed] == [("epoch", 2), ("end", None)]
+
+
+def test_sse_serves_epochs_from_sql_when_redis_lost_them(client, redis_url):
+    from app.metrics import live
+
+    job_id = _running_job(client)
+    for epoch in range(3):
+        _record(job_id, epoch)
+    redis.Redis.from_url(redis_url).delete(live.stream_key(job_id))  # trimmed, or a Redis restart
+    _finish(job_id, "succeeded")
+    events = _read_sse(client, f"/v1/jobs/{job_id}/metrics/stream")
+    assert [d.get("epoch") for e, _, d in events if e == "epoch"] == [0, 1, 2]
+
+
+def test_sse_unknown_job_and_bad_last_event_id(client):
+    assert client.get("/v1/jobs/nope/metrics/stream").status_code == 404
+    job_id = _running_job(client)
+    assert client.get(f"/v1/jobs/{job_id}/metrics/stream", headers={"Last-Event-ID": "x"}).status_code == 422

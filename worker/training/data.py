@@ -1,0 +1,117 @@
+"""The data a run trains on: the dataset its spec names, limited, transformed, as a Flash DataModule."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from app.jobs.schemas import DatasetSpec, JobSpec
+from worker.training import compat  # noqa: F401  (before flash)
+from flash.core.data.utilities.classification import SingleNumericTargetFormatter
+from flash.image import ImageClassificationData
+from worker.training.datasets import LabelledDataset, balanced_subset, read_cifar, read_image_folders
+from worker.training.download import ensure_cifar
+from worker.training.errors import TrainingError
+from worker.training.transforms import (
+    CIFAR_MEAN,
+    CIFAR_STD,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ClassificationTransform,
+    Preprocess,
+)
+
+# Folder images come in any size; 128 keeps detail at a fraction of ImageNet's 224 compute.
+DEFAULT_FOLDER_IMAGE_SIZE = 128
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """A Flash DataModule plus what the model and its artifacts need to know about the data."""
+
+    datamodule: ImageClassificationData
+    class_names: list[str]
+    preprocess: Preprocess
+    num_train: int
+    num_val: int
+
+
+def load_dataset(dataset: DatasetSpec, *, data_dir: Path, allow_downloads: bool, seed: int) -> LabelledDataset:
+    """The spec's dataset from `data_dir` (downloaded if allowed), with its train/val limits applied."""
+    if dataset.name == "folder":
+        full = read_image_folders(
+            _inside(data_dir, dataset.train_folder, "train_folder"),
+            _inside(data_dir, dataset.val_folder, "val_folder") if dataset.val_folder else None,
+            seed=seed,
+        )
+    else:
+        full = read_cifar(ensure_cifar(data_dir, dataset.name, allow_downloads=allow_downloads), dataset.name)
+    train = full.train.subset(balanced_subset(full.train.labels, dataset.train_limit, seed))
+    val = full.val.subset(balanced_subset(full.val.labels, dataset.val_limit, seed))
+    empty = [full.class_names[c] for c in range(len(full.class_names)) if not (train.labels == c).any()]
+    if empty:
+        raise TrainingError("bad_dataset", f"no training images for classes {empty[:10]} (train_limit too small?)")
+    if len(val) == 0:
+        raise TrainingError("bad_dataset", "the validation split is empty")
+    return LabelledDataset(train=train, val=val, class_names=full.class_names, native_image_size=full.native_image_size)
+
+
+def _inside(data_dir: Path, relative: str | None, setting: str) -> Path:
+    """`data_dir / relative`, refusing anything that resolves outside data_dir (symlinks included)."""
+    if not relative:
+        raise TrainingError("bad_dataset", f"dataset.{setting} is required for a folder dataset")
+    root = data_dir.resolve()
+    folder = (root / relative).resolve()
+    if not folder.is_relative_to(root):
+        raise TrainingError("bad_dataset", f"dataset.{setting} {relative!r} leads outside the data directory")
+    if not folder.is_dir():
+        raise TrainingError(
+            "dataset_missing", f"{folder} not found: dataset.{setting} is relative to FLASHJOBS_DATA_DIR ({root})"
+        )
+    return folder
+
+
+def build_data(spec: JobSpec, *, data_dir: Path, allow_downloads: bool) -> TrainingData:
+    """Load the spec's dataset and wrap it in an ImageClassificationData with our transforms."""
+    dataset = load_dataset(spec.dataset, data_dir=data_dir, allow_downloads=allow_downloads, seed=spec.trainer.seed)
+    preprocess = default_preprocess(spec.dataset)
+    transform = ClassificationTransform(
+        image_size=preprocess.image_size,
+        mean=preprocess.mean,
+        std=preprocess.std,
+        resize=dataset.native_image_size != preprocess.image_size,
+    )
+    loader_args = dict(
+        # Fixed labels: a limited subset that misses a class must not shrink the model's output layer.
+        target_formatter=SingleNumericTargetFormatter(labels=dataset.class_names),
+        transform=transform,
+        batch_size=spec.trainer.batch_size,
+        num_workers=spec.trainer.num_workers,
+        pin_memory=torch.cuda.is_available(),  # Flash defaults to True, which only warns on CPU
+        persistent_workers=spec.trainer.num_workers > 0,  # don't re-fork loader workers every epoch
+    )
+    train, val = dataset.train, dataset.val
+    if isinstance(train.images, list):  # image files
+        datamodule = ImageClassificationData.from_files(
+            train_files=[str(p) for p in train.images],
+            train_targets=train.labels.tolist(),
+            val_files=[str(p) for p in val.images],
+            val_targets=val.labels.tolist(),
+            **loader_args,
+        )
+    else:  # uint8 N x 3 x H x W arrays
+        datamodule = ImageClassificationData.from_numpy(
+            train_data=list(train.images),
+            train_targets=train.labels.tolist(),
+            val_data=list(val.images),
+            val_targets=val.labels.tolist(),
+            **loader_args,
+        )
+    return TrainingData(datamodule, dataset.class_names, preprocess, num_train=len(train), num_val=len(val))
+
+
+def default_preprocess(dataset: DatasetSpec) -> Preprocess:
+    """Image size and normalisation: CIFAR's native 32 px and statistics, or 128 px and ImageNet's for folders."""
+    if dataset.name == "folder":
+        return Preprocess(dataset.image_size or DEFAULT_FOLDER_IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD)
+    return Preprocess(dataset.image_size or 32, CIFAR_MEAN, CIFAR_STD)
