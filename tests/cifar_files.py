@@ -48,7 +48,8 @@ def write_cifar10(
     train_labels = _labels(10, train_per_class, rng)
     train_images = synthetic_images(train_labels, 10, 32, rng, learnable).reshape(len(train_labels), -1)
     for i, part in enumerate(np.array_split(np.arange(len(train_labels)), 5), start=1):
-        _dump(folder / f"data_batch_{i}", _cifar10_batch(f"training batch {i} of 5", train_images[part], train_labels[part]))
+        batch = _cifar10_batch(f"training batch {i} of 5", train_images[part], train_labels[part])
+        _dump(folder / f"data_batch_{i}", batch)
     val_labels = _labels(10, val_per_class, rng)
     val_images = synthetic_images(val_labels, 10, 32, rng, learnable).reshape(len(val_labels), -1)
     _dump(folder / "test_batch", _cifar10_batch("testing batch 1 of 1", val_images, val_labels))

@@ -73,6 +73,10 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
 
 
+def _rank() -> int:
+    return int(os.environ.get("LOCAL_RANK", os.environ.get("RANK", "0")))
+
+
 def run(job_id: str, attempt: int) -> int:
     settings = get_settings()
     flags = _StopFlags()
@@ -94,7 +98,8 @@ def run(job_id: str, attempt: int) -> int:
                                 parent_backbone=_parent_backbone(job, artifact_dir), reporter=reporter,
                                 progress_every_s=settings.progress_every_s)
         except TrainingError as exc:
-            write_outcome(outcome_path(work_dir, attempt), "failed", (exc.type, str(exc)))
+            if _rank() == 0:
+                write_outcome(outcome_path(work_dir, attempt), "failed", (exc.type, str(exc)))
             return 0
     except StaleAttempt as exc:
         log.warning("%s", exc)
@@ -102,9 +107,12 @@ def run(job_id: str, attempt: int) -> int:
     except Exception as exc:  # noqa: BLE001 - any failure becomes the job's error, with its cause
         traceback.print_exc()
         kind = "out_of_memory" if _is_out_of_memory(exc) else "training_error"
-        write_outcome(outcome_path(work_dir, attempt), "failed", (kind, f"{type(exc).__name__}: {exc}"))
+        if _rank() == 0:
+            write_outcome(outcome_path(work_dir, attempt), "failed", (kind, f"{type(exc).__name__}: {exc}"))
         return 0
 
+    if _rank() != 0:
+        return 0  # ranks > 0 of a multi-GPU run (Lightning re-runs this module for them): rank 0 reports
     if result.status == "cancelled" and flags.reason != "cancelled":
         return EXIT_YIELDED  # preempted or orphaned: the checkpoint is written, another attempt resumes
     with session_scope() as session:

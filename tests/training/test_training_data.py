@@ -11,7 +11,8 @@ import torch
 from tests.cifar_files import CIFAR10_CLASSES, CIFAR100_CLASSES, write_cifar10, write_cifar100, write_image_folder
 from worker.training import download
 from worker.training.data import build_data, load_dataset
-from worker.training.datasets import balanced_subset, read_cifar
+from worker.training.cifar import read_cifar
+from worker.training.datasets import balanced_subset
 from worker.training.errors import TrainingError
 from worker.training.transforms import CIFAR_MEAN, CIFAR_STD
 

@@ -28,9 +28,9 @@ def small_spec(make_spec):
     return spec
 
 
-def _run(spec, work_dir, data_dir, reporter, parent_backbone=None):
+def _run(spec, work_dir, data_dir, reporter, parent_backbone=None, progress_every_s=2.0):
     return run(spec=spec, job_id="job", work_dir=work_dir, data_dir=data_dir, allow_downloads=False,
-               parent_backbone=parent_backbone, reporter=reporter)
+               parent_backbone=parent_backbone, reporter=reporter, progress_every_s=progress_every_s)
 
 
 def test_cancel_saves_a_checkpoint_and_returns_cancelled(cifar10_dir, tmp_path, small_spec):
@@ -38,15 +38,20 @@ def test_cancel_saves_a_checkpoint_and_returns_cancelled(cifar10_dir, tmp_path, 
     spec = small_spec(model={"cifar_stem": True})
     reporter = RecordingReporter(stop_after_batches=BATCHES_PER_EPOCH + 1)  # epoch 0 finishes, epoch 1 is cut
 
-    result = _run(spec, tmp_path, cifar10_dir, reporter)
+    result = _run(spec, tmp_path, cifar10_dir, reporter, progress_every_s=3600)
 
     checkpoint = last_checkpoint_path(tmp_path)
     assert result.status == "cancelled" and result.artifacts == {"checkpoint": checkpoint}
     assert reporter.epoch_numbers == [0]  # the cut epoch is not reported
     assert [(e["epoch"], e["values"]) for e in recorded_history(checkpoint)] == reporter.epochs
-    assert read_checkpoint(checkpoint)["global_step"] == BATCHES_PER_EPOCH + 1  # saved when the cancel came
+    saved = read_checkpoint(checkpoint)
+    assert saved["global_step"] == BATCHES_PER_EPOCH + 1  # the weights of when the cancel came ...
+    epochs = saved["loops"]["fit_loop"]["epoch_progress"]["current"]
+    assert epochs == {"ready": 1, "started": 1, "processed": 1, "completed": 0}  # ... resuming at epoch 1's start
     assert not (tmp_path / "backbone.pt").exists() and not (tmp_path / "model.pt").exists()
     assert not list(tmp_path.rglob("*.tmp"))
+    # The first batch of each started epoch reports at once; then at most one per progress_every_s (an hour).
+    assert [(p["epoch"], p["batch"]) for p in reporter.progress_calls] == [(0, 1), (1, 1)]
 
 
 @pytest.mark.parametrize(
@@ -96,3 +101,20 @@ def test_finetune_resumes_after_unfreezing_and_keeps_training_the_backbone(cifar
     assert result.status == "succeeded" and resumed.epoch_numbers == [0, 1, 2]
     assert read_checkpoint(last_checkpoint_path(work_dir))["global_step"] == 3 * BATCHES_PER_EPOCH
     assert not torch.equal(load_backbone(result.artifacts["backbone"])[0][weight], after_epoch_1)  # and in epoch 2
+
+
+@pytest.mark.parametrize("stop_after_batches", [1, BATCHES_PER_EPOCH + 1], ids=["in-epoch-0", "in-epoch-1"])
+def test_resume_after_a_cancel_trains_the_cut_epoch_once(cifar10_dir, tmp_path, small_spec, stop_after_batches):
+    """The worker also cancels to yield (preemption); the next attempt resumes from the cancel's checkpoint,
+    training the cut epoch anew from the weights it had reached, on the uninterrupted LR schedule."""
+    spec = small_spec()
+    cancelled = RecordingReporter(stop_after_batches=stop_after_batches)
+    assert _run(spec, tmp_path, cifar10_dir, cancelled).status == "cancelled"
+
+    resumed = RecordingReporter()
+    result = _run(spec, tmp_path, cifar10_dir, resumed)
+
+    assert result.status == "succeeded" and resumed.epoch_numbers == [0, 1, 2]
+    assert resumed.epochs[: len(cancelled.epochs)] == cancelled.epochs
+    expected_lr = [0.01 * (1 + math.cos(math.pi * epoch / 3)) / 2 for epoch in range(3)]
+    assert [values["train_lr"] for _, values in resumed.epochs] == pytest.approx(expected_lr)

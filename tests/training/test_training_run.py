@@ -11,9 +11,9 @@ from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
 
 from tests.cifar_files import CIFAR10_CLASSES, write_image_folder
 from tests.training.recording_reporter import RecordingReporter
-from worker.training.artifacts import load_backbone, save_backbone
-from worker.training.checkpointing import recorded_history
-from worker.training.datasets import read_cifar
+from worker.training.artifacts import load_backbone
+from worker.training.checkpointing import read_checkpoint, recorded_history
+from worker.training.cifar import read_cifar
 from worker.training.errors import TrainingError
 from worker.training.model import build_backbone, build_classifier
 from worker.training.recipe import run
@@ -53,7 +53,8 @@ def test_train_reports_every_epoch_once_and_learns(parent):
 def test_progress_reports_each_batch_when_the_interval_is_zero(parent):
     _, reporter, _ = parent
     # 80 images in batches of 16 (Flash drops a last partial batch) = 5 batches per epoch
-    assert [(p["epoch"], p["batch"]) for p in reporter.progress_calls] == [(e, b) for e in range(3) for b in range(1, 6)]
+    reported = [(p["epoch"], p["batch"]) for p in reporter.progress_calls]
+    assert reported == [(epoch, batch) for epoch in range(3) for batch in range(1, 6)]
     assert all(p["num_batches"] == 5 and p["images_per_second"] > 0 for p in reporter.progress_calls)
     etas = [p["eta_seconds"] for p in reporter.progress_calls]
     assert etas[0] > etas[-1] >= 0  # at the last batch only the last validation is left
@@ -85,7 +86,9 @@ def test_model_pt_predicts_with_plain_torch_and_matches_the_reported_val_metrics
     # Preprocess as preprocess.json says: bilinear resize, scale to [0, 1], normalise.
     val = read_cifar(cifar10_dir / "cifar-10-batches-py", "cifar10").val
     size = (preprocess["image_size"],) * 2
-    resized = np.stack([np.asarray(Image.fromarray(image.transpose(1, 2, 0)).resize(size, Image.BILINEAR)) for image in val.images])
+    resized = np.stack(
+        [np.asarray(Image.fromarray(image.transpose(1, 2, 0)).resize(size, Image.BILINEAR)) for image in val.images]
+    )
     mean, std = torch.tensor(preprocess["mean"]), torch.tensor(preprocess["std"])
     images = ((torch.from_numpy(resized).float() / 255 - mean) / std).permute(0, 3, 1, 2)
     with torch.no_grad():
@@ -124,8 +127,9 @@ def test_finetune_with_freeze_keeps_the_parent_backbone_and_trains_a_new_head(pa
 
     # The head the run started from: the recipe seeds right before building the model.
     pl.seed_everything(7)
-    initial_head = build_classifier(spec, num_classes=3, parent_backbone=parent_result.artifacts["backbone"]).adapter.head
-    trained_state = torch.load(result.artifacts["checkpoint"], weights_only=True)["state_dict"]
+    initial = build_classifier(spec, num_classes=3, parent_backbone=parent_result.artifacts["backbone"])
+    initial_head = initial.adapter.head
+    trained_state = read_checkpoint(result.artifacts["checkpoint"])["state_dict"]
     assert not torch.equal(trained_state["adapter.head.weight"], initial_head.weight)
     assert trained_state["adapter.head.weight"].shape == (3, 512)
 

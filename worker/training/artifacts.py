@@ -17,6 +17,8 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     write(tmp)
+    with tmp.open("rb+") as f:
+        os.fsync(f.fileno())  # on disk before the rename, so a power cut cannot leave a renamed empty file
     os.replace(tmp, path)
     return path
 

@@ -1,11 +1,13 @@
 """Where a run keeps its resumable checkpoint, and how it is written (atomically) and read."""
 
+import copy
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from worker.training import compat  # noqa: F401  (before lightning/flash)
+import pytorch_lightning as pl
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from worker.training.artifacts import write_atomically
@@ -31,6 +33,32 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
     def load_checkpoint(self, path, map_location: Any = "cpu") -> dict[str, Any]:
         return read_checkpoint(Path(path), map_location=map_location)
+
+
+class MidEpochResumesAtEpochStart(pl.Callback):
+    """Makes a checkpoint saved mid-epoch (on cancel) resume at the start of that epoch, from the weights reached.
+
+    Lightning 1.9's own mid-epoch resume repeats the interrupted batch and, at the end of the resumed epoch,
+    steps epoch-wise LR schedulers twice (fit_loop.on_advance_end takes it for an epoch-end reload). So a
+    mid-epoch checkpoint gets the loop state of the last epoch boundary instead: model, optimizer and LR
+    scheduler are saved as they are (the scheduler only steps at epoch ends, so it is at the boundary too),
+    and the resumed run trains that epoch anew with the weights the cut one had reached.
+    """
+
+    def __init__(self):
+        self._boundary_loops: dict | None = None  # loop state at the last epoch end; None: before the first
+
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        self._boundary_loops = copy.deepcopy(checkpoint.get("loops"))  # every checkpoint we write is at one
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
+        epochs = checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]
+        if epochs["ready"] == epochs["processed"]:  # saved in on_train_epoch_end: Lightning counted it processed
+            self._boundary_loops = copy.deepcopy(checkpoint["loops"])
+        elif self._boundary_loops is None:  # cut in the first epoch: no loop state means "start at epoch 0"
+            del checkpoint["loops"]
+        else:
+            checkpoint["loops"] = copy.deepcopy(self._boundary_loops)
 
 
 def read_checkpoint(path: Path, map_location: Any = "cpu") -> dict[str, Any]:

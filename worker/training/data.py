@@ -3,15 +3,18 @@
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from app.jobs.schemas import DatasetSpec, JobSpec
 from worker.training import compat  # noqa: F401  (before flash)
 from flash.core.data.utilities.classification import SingleNumericTargetFormatter
 from flash.image import ImageClassificationData
-from worker.training.datasets import LabelledDataset, balanced_subset, read_cifar, read_image_folders
+from worker.training.cifar import read_cifar
+from worker.training.datasets import LabelledDataset, balanced_subset
 from worker.training.download import ensure_cifar
 from worker.training.errors import TrainingError
+from worker.training.image_folders import read_image_folders
 from worker.training.transforms import (
     CIFAR_MEAN,
     CIFAR_STD,
@@ -48,7 +51,8 @@ def load_dataset(dataset: DatasetSpec, *, data_dir: Path, allow_downloads: bool,
         full = read_cifar(ensure_cifar(data_dir, dataset.name, allow_downloads=allow_downloads), dataset.name)
     train = full.train.subset(balanced_subset(full.train.labels, dataset.train_limit, seed))
     val = full.val.subset(balanced_subset(full.val.labels, dataset.val_limit, seed))
-    empty = [full.class_names[c] for c in range(len(full.class_names)) if not (train.labels == c).any()]
+    counts = np.bincount(train.labels, minlength=len(full.class_names))
+    empty = [full.class_names[c] for c in np.flatnonzero(counts == 0)]
     if empty:
         raise TrainingError("bad_dataset", f"no training images for classes {empty[:10]} (train_limit too small?)")
     if len(val) == 0:

@@ -7,7 +7,7 @@ from pathlib import Path
 from filelock import FileLock
 from torchvision.datasets.utils import download_and_extract_archive
 
-from worker.training.datasets import CIFAR_LAYOUTS, cifar_folder
+from worker.training.cifar import CIFAR_LAYOUTS, cifar_folder
 from worker.training.errors import TrainingError
 
 

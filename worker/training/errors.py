@@ -9,10 +9,7 @@ class TrainingError(Exception):
     def __init__(self, type: str, message: str):
         super().__init__(message)
         self.type = type
-        self.message = message
-
-    def __str__(self) -> str:
-        return f"{self.type}: {self.message}"
+        self.message = message  # also str(error)
 
 
 @contextmanager

@@ -14,7 +14,7 @@ class ResumableFinetuning(FlashBaseFinetuning):
        state failed ("loaded state dict contains a parameter group that doesn't match the size ...").
        Here every epoch start records the groups as they are.
     2. On resume, `setup` freezes the backbone again and Lightning restores the param groups but not the
-       parameters' requires_grad (nor batch-norm's running statistics), so unfrozen layers would stay frozen.
+       parameters' requires_grad (nor batch-norm's track_running_stats), so unfrozen layers would stay frozen.
        Here the first epoch after a resume repeats the unfreezing of the epochs already trained.
     """
 

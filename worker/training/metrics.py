@@ -25,7 +25,8 @@ class SplitMetrics(nn.Module):
                 # micro accuracy: the share of images classified correctly.
                 "accuracy": MulticlassAccuracy(num_classes, average="micro"),
                 "f1": MulticlassF1Score(num_classes, average=f1_average),
-                # Exact (unbinned) AUROC: keeps the epoch's probabilities, N x classes floats (20 MB for CIFAR-100 train).
+                # Exact (unbinned) one-vs-rest AUROC: keeps the epoch's probabilities (N x classes floats,
+                # 20 MB for CIFAR-100's training set); binned thresholds would only approximate it.
                 "auroc": MulticlassAUROC(num_classes, average="macro"),
             }
         )
@@ -92,7 +93,8 @@ class EpochMetrics(pl.Callback):
         for metrics in self.splits.values():
             metrics.reset()
         self._lr = trainer.optimizers[0].param_groups[0]["lr"]  # the rate this epoch trains with
-        self._epoch_start = self._last_progress = self._last_batch_end = self.clock()
+        self._epoch_start = self._last_batch_end = self.clock()
+        self._last_progress = float("-inf")  # report the epoch's first batch at once: the job visibly started
         self._images = 0
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -124,7 +126,8 @@ class EpochMetrics(pl.Callback):
         trainer.should_stop = True
         # Lightning would otherwise validate the partial epoch before stopping: minutes on CIFAR, for nothing.
         trainer.limit_val_batches = 0
-        # Saved mid-epoch: the history holds only finished epochs, and resuming redoes this one.
+        # Saved mid-epoch, with the history of the finished epochs only; a resume trains this epoch anew
+        # from the weights reached (checkpointing.MidEpochResumesAtEpochStart).
         self.save_checkpoint(trainer)
 
     # -- validation ---------------------------------------------------------------------------------------

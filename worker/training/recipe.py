@@ -11,7 +11,12 @@ from worker.training import compat  # noqa: F401  (before flash)
 import flash
 import pytorch_lightning as pl
 from worker.training.artifacts import save_backbone, save_torchscript_model
-from worker.training.checkpointing import AtomicCheckpointIO, last_checkpoint_path, recorded_history
+from worker.training.checkpointing import (
+    AtomicCheckpointIO,
+    MidEpochResumesAtEpochStart,
+    last_checkpoint_path,
+    recorded_history,
+)
 from worker.training.data import TrainingData, build_data
 from worker.training.errors import as_training_errors
 from worker.training.finetuning import ResumableFinetuning
@@ -58,7 +63,8 @@ def run(
         save_checkpoint=lambda trainer: trainer.save_checkpoint(checkpoint),
         progress_every_s=progress_every_s,
     )
-    trainer = make_trainer(spec, work_dir, callbacks=[epoch_metrics, *finetune_callbacks(spec)])
+    callbacks = [epoch_metrics, MidEpochResumesAtEpochStart(), *finetune_callbacks(spec)]
+    trainer = make_trainer(spec, work_dir, callbacks=callbacks)
 
     # -- resume: first re-report every recorded epoch, unchanged, so the job's curve has each epoch once -------
     if resume_from is not None and trainer.is_global_zero:

@@ -27,7 +27,8 @@ class Preprocess:
     std: tuple[float, float, float]
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "resize": "square, bilinear", "channels": "RGB", "layout": "NCHW"}
+        return {**asdict(self), "resize": "bilinear, to image_size x image_size", "scale": "pixel / 255",
+                "channels": "RGB", "layout": "NCHW"}
 
 
 @dataclass
