@@ -304,7 +304,8 @@ def reconcile(
     while True:
         try:
             counts = reconcile_once(settings)
-            console.print(f"reconciled: {counts}")
+            if any(counts.values()) or not loop:  # a quiet pass every few seconds is no news
+                console.print(f"reconciled: {counts}")
         except Exception:  # noqa: BLE001 - with --loop a failed pass (database away) is retried next time
             if not loop:
                 raise
@@ -442,6 +443,7 @@ def draw_curves(series: dict[str, list[dict]], path: Path, *, title: str) -> Non
 
     matplotlib.use("Agg")  # files only: no display needed
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     panels: dict[str, list[str]] = {}
     for name in ordered_series(series):
@@ -455,6 +457,7 @@ def draw_curves(series: dict[str, list[dict]], path: Path, *, title: str) -> Non
                     label=name.split("_", 1)[0])
         ax.set_title(metric)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend()
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
@@ -479,6 +482,7 @@ def artifacts(job_id: JobId,
         console.print(f"Job {job_id} has no artifacts.")
     else:
         table = Table("name", "size", "sha256", "url", title=f"Artifacts of job {job_id}")
+        table.columns[3].overflow = "fold"
         for item in listing:
             table.add_row(item["name"], f"{item['size']:,}", item["sha256"][:16] + "…", client.base_url + item["url"])
         console.print(table)
@@ -562,8 +566,8 @@ FULL_PLAN = DemoPlan(train_epochs=25, finetune_epochs=15, batch_size=256, cifar_
 # Sized on 2 CPU cores to finish in a few minutes: class-balanced subsets, few epochs, and the ImageNet stem
 # (about 14x less compute than the CIFAR stem at 32x32), so far more images fit in the same minutes.
 # Adam needs no schedule tuned to so short a run; no DataLoader processes, as they would take the 2 cores' time.
-CPU_PLAN = DemoPlan(train_epochs=5, finetune_epochs=4, batch_size=128, cifar_stem=False,
-                    cifar10_per_class=(1000, 200), cifar100_per_class=(100, 20), num_workers=0, learning_rate=0.001,
+CPU_PLAN = DemoPlan(train_epochs=3, finetune_epochs=3, batch_size=64, cifar_stem=False,
+                    cifar10_per_class=(500, 100), cifar100_per_class=(50, 10), num_workers=0, learning_rate=0.001,
                     optimizer="adam")
 SYNTHETIC_FULL_PER_CLASS = {"cifar10": (5000, 1000), "cifar100": (500, 100)}  # the real sets' sizes
 
@@ -636,11 +640,13 @@ def run_demo_chain(client: Api, plan: DemoPlan) -> list[dict]:
         raise
     console.print(summary_table(finals))
     links = Table("job", "artifact", "size", "url", title="Artifacts", box=box.SIMPLE_HEAD)
+    links.columns[3].overflow = "fold"  # a narrow terminal wraps the links rather than cutting them short
     for job in finals:
         for item in client.get(f"/v1/jobs/{job['id']}/artifacts"):
             links.add_row(f"{job['kind']} {job['spec']['dataset']['name']}", item["name"], f"{item['size']:,}",
                           client.base_url + item["url"])
-    console.print(links)
+    if links.rows:
+        console.print(links)
     return finals
 
 

@@ -25,7 +25,6 @@ import httpx
 from app.core.config import EMBEDDED_REDIS_PORT, Settings
 
 CELERY_APP = "worker.celery_app:celery_app"
-TRAINING_QUEUE = "training"  # worker.celery_app.TRAINING_QUEUE; not imported, as that builds the Celery app
 LOCK_FILE = "stack.lock"
 READY_TIMEOUT_S = 120.0
 # How long each child may take to stop after SIGTERM before it gets SIGKILL. The worker's running job
@@ -45,6 +44,8 @@ def api_argv(host: str, port: int) -> list[str]:
 
 def worker_argv(hostname: str = "flashjobs@%h", loglevel: str = "info") -> list[str]:
     """A Celery worker for one GPU: one job at a time, run by the task's own supervised child process."""
+    from worker.celery_app import TRAINING_QUEUE  # here: importing it builds the Celery app
+
     # solo pool: the task supervises a training process itself, so the pool needs no processes of its own.
     # No gossip or mingle: workers coordinate through SQL, and mingle only delays start-up.
     return [sys.executable, "-m", "celery", "-A", CELERY_APP, "worker", "-Q", TRAINING_QUEUE, "--pool", "solo",
@@ -274,7 +275,8 @@ class Stack:
             self.start_redis()
             self.say(f"Redis: bundled redis-server on 127.0.0.1:{EMBEDDED_REDIS_PORT} (data in {self.redis_dir})")
         else:
-            self.say("Redis: FLASHJOBS_REDIS_URL")
+            parts = urlsplit(self.settings.effective_redis_url)
+            self.say(f"Redis: {parts.hostname}:{parts.port or 6379} (FLASHJOBS_REDIS_URL)")
         from app.core.migrate import upgrade  # alembic: only `up` needs it
 
         upgrade(self.settings.effective_database_url)
