@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from app.core.config import EMBEDDED_REDIS_PORT, Settings
+from app.core.config import Settings
 
 CELERY_APP = "worker.celery_app:celery_app"
 LOCK_FILE = "stack.lock"
@@ -244,27 +244,22 @@ class Stack:
     def start_redis(self) -> None:
         from app.core.embedded_redis import port_is_open, start_redis_server  # redis-py: only `up` needs it
 
-        port_taken = port_is_open(EMBEDDED_REDIS_PORT)
+        port_taken = port_is_open(self.settings.embedded_redis_port)
         if port_taken and (leftovers := _redis_left_from(self.redis_dir)):
             self.say(f"Stopping the redis-server left by an earlier stack (pid {', '.join(map(str, leftovers))}).")
             for pid in leftovers:
                 _kill(pid, signal.SIGTERM, group=False)
             deadline = time.monotonic() + 10
-            while port_is_open(EMBEDDED_REDIS_PORT) and time.monotonic() < deadline:
+            while port_is_open(self.settings.embedded_redis_port) and time.monotonic() < deadline:
                 time.sleep(0.1)
-            port_taken = port_is_open(EMBEDDED_REDIS_PORT)
+            port_taken = port_is_open(self.settings.embedded_redis_port)
         if port_taken:
-            raise StackError(f"port {EMBEDDED_REDIS_PORT} (the bundled Redis) is taken by another program; "
+            raise StackError(f"port {self.settings.embedded_redis_port} (the bundled Redis) is taken by another program; "
                              "stop it, or set FLASHJOBS_REDIS_URL to use a Redis of your own")
-        # Redis shares this process group (start_redis_server has no session option), so a terminal Ctrl-C
-        # would reach it too and stop it before the worker is done. A blocked signal mask is inherited
-        # across exec: it keeps SIGINT from Redis, which this process stops with SIGTERM, last.
-        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
-            process = start_redis_server(port=EMBEDDED_REDIS_PORT, data_dir=self.redis_dir)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-        self.children.append(Child("redis", process, own_group=False))
+        # start_redis_server gives Redis a session of its own: a terminal's Ctrl-C does not reach it, and
+        # this process stops it with SIGTERM, last, once the worker has checkpointed.
+        process = start_redis_server(port=self.settings.embedded_redis_port, data_dir=self.redis_dir)
+        self.children.append(Child("redis", process, own_group=True))
 
     def start(self) -> None:
         from app.core.embedded_redis import port_is_open
@@ -273,7 +268,7 @@ class Stack:
             raise StackError(f"port {self.port} is already in use; choose another with --port")
         if self.settings.uses_embedded_redis:
             self.start_redis()
-            self.say(f"Redis: bundled redis-server on 127.0.0.1:{EMBEDDED_REDIS_PORT} (data in {self.redis_dir})")
+            self.say(f"Redis: bundled redis-server on 127.0.0.1:{self.settings.embedded_redis_port} (data in {self.redis_dir})")
         else:
             parts = urlsplit(self.settings.effective_redis_url)
             self.say(f"Redis: {parts.hostname}:{parts.port or 6379} (FLASHJOBS_REDIS_URL)")

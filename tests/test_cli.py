@@ -21,7 +21,6 @@ import pytest
 
 from app import stack
 from app.cli import CPU_PLAN, FULL_PLAN, Api, Failure, describe_error, download_artifact, draw_curves, parse_sse
-from app.core.config import EMBEDDED_REDIS_PORT
 from app.jobs.schemas import ChainIn
 from app.synthetic_data import write_cifar10, write_cifar100
 
@@ -60,6 +59,7 @@ def processes_mentioning(text: str) -> list[str]:
 class Up:
     process: subprocess.Popen[bytes]
     url: str
+    redis_port: int
     env: dict[str, str]
     state_dir: Path
     log: Path
@@ -74,24 +74,20 @@ class Up:
 @pytest.fixture(scope="module")
 def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     """`flashjobs up` with its bundled Redis, in a state dir of its own, as a terminal would run it."""
-    if port_is_open(EMBEDDED_REDIS_PORT):
-        why = f"port {EMBEDDED_REDIS_PORT} (the bundled Redis) is taken: is a `flashjobs up` running here?"
-        if os.environ.get("CI"):
-            pytest.fail(why)
-        pytest.skip(why)
     tmp = tmp_path_factory.mktemp("cli")
-    port = free_port()
+    port, redis_port = free_port(), free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLASHJOBS_")}  # no Redis URL: the bundled one
     env |= {"FLASHJOBS_STATE_DIR": str(tmp / "state"), "FLASHJOBS_DATA_DIR": str(tmp / "data"),
-            "FLASHJOBS_ALLOW_DOWNLOADS": "false", "FLASHJOBS_API_URL": url, "COLUMNS": "200"}
+            "FLASHJOBS_ALLOW_DOWNLOADS": "false", "FLASHJOBS_API_URL": url, "COLUMNS": "200",
+            "FLASHJOBS_EMBEDDED_REDIS_PORT": str(redis_port)}
     (tmp / "data").mkdir()
     log = tmp / "up.log"
     with log.open("wb") as out:
         # Its own session, like a shell's foreground job: the Ctrl-C test signals the whole group.
         process = subprocess.Popen([*FLASHJOBS, "up"], env=env, stdout=out, stderr=subprocess.STDOUT,
                                    start_new_session=True)
-    running = Up(process, url, env, tmp / "state", log)
+    running = Up(process, url, redis_port, env, tmp / "state", log)
     try:
         deadline = time.monotonic() + 120
         while not stack.answers(url, "/readyz"):
@@ -271,6 +267,6 @@ def test_ctrl_c_stops_the_whole_stack_and_leaves_no_process(up):
     os.killpg(up.process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground group
     assert up.process.wait(timeout=150) == 0, up.output()
     assert "Stopped." in up.output()
-    assert not stack.answers(up.url) and not port_is_open(EMBEDDED_REDIS_PORT)
+    assert not stack.answers(up.url) and not port_is_open(up.redis_port)
     assert processes_mentioning(str(up.state_dir)) == []
     assert stack.running_stack(up.state_dir) is None

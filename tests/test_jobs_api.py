@@ -238,3 +238,17 @@ def test_migrations_match_the_models(service_env):
     with get_engine().connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert diff == [], json.dumps([str(d) for d in diff])
+
+
+def test_preempted_attempts_do_not_count_towards_max_attempts(client):
+    from app.core.db import session_scope
+    from app.jobs import service
+
+    job = client.post("/v1/jobs", json=TRAIN).json()
+    for attempt in range(1, 5):  # the worker is stopped four times while the job runs; each time it checkpoints
+        with session_scope() as session:
+            service.claim(session, job_id=job["id"], owner="w")
+            service.release_lost_attempt(session, job_id=job["id"], attempt=attempt, reason="worker stopping",
+                                         max_attempts=2, preempted=True)
+    state = client.get(f"/v1/jobs/{job['id']}").json()
+    assert state["status"] == "queued" and state["attempt"] == 4

@@ -21,7 +21,7 @@ from app.jobs.models import Job
 from app.jobs.schemas import FINAL_STATUSES
 from app.metrics import live
 from worker.celery_app import RUN_JOB_TASK, celery_app
-from worker.run_attempt import outcome_path
+from worker.run_attempt import EXIT_YIELDED, outcome_path
 
 log = logging.getLogger(__name__)
 shutting_down = threading.Event()
@@ -96,8 +96,10 @@ def _record_outcome(*, job_id: str, attempt: int, returncode: int, settings: Set
         else:
             reason = _describe_exit(returncode)
             log.warning("job %s attempt %s ended without an outcome: %s", job_id, attempt, reason)
+            # A worker asked to stop hands its job back; that attempt was not lost and does not count.
+            preempted = returncode == EXIT_YIELDED and shutting_down.is_set()
             runnable = service.release_lost_attempt(session, job_id=job_id, attempt=attempt, reason=reason,
-                                                    max_attempts=settings.max_attempts)
+                                                    max_attempts=settings.max_attempts, preempted=preempted)
         job = session.get(Job, job_id, populate_existing=True)
         status = job.status if job else None
     dispatch(runnable)
@@ -114,6 +116,6 @@ def _describe_exit(returncode: int) -> str:
         name = signal.Signals(-returncode).name
         hint = " (the kernel's out-of-memory killer sends SIGKILL)" if returncode == -signal.SIGKILL else ""
         return f"training process killed by {name}{hint}"
-    if returncode == 75:
+    if returncode == EXIT_YIELDED:
         return "training process yielded (preempted or worker stopping); it resumes from its checkpoint"
     return f"training process exited with code {returncode} without an outcome"

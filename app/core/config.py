@@ -6,8 +6,6 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-EMBEDDED_REDIS_PORT = 6399  # not 6379, so the embedded server never collides with a system Redis
-
 
 class Settings(BaseSettings):
     """Service settings; every field can be set as FLASHJOBS_<NAME>."""
@@ -17,6 +15,8 @@ class Settings(BaseSettings):
     state_dir: Path = Field(Path(".flashjobs"), description="Local state: SQLite file, embedded Redis, logs")
     database_url: str | None = Field(None, description="SQLAlchemy URL; default SQLite under state_dir")
     redis_url: str | None = Field(None, description="Redis URL; default the bundled redis-server")
+    # Not 6379, so the bundled server never collides with a system Redis.
+    embedded_redis_port: int = Field(6399, description="Port of the bundled redis-server (when redis_url is unset)")
     artifact_dir: Path | None = Field(None, description="Where jobs write artifacts; default state_dir/artifacts")
     data_dir: Path = Field(Path("data"), description="Datasets: CIFAR files and image folders")
     allow_downloads: bool = Field(True, description="Download CIFAR when missing from data_dir")
@@ -38,7 +38,7 @@ class Settings(BaseSettings):
 
     @property
     def effective_redis_url(self) -> str:
-        return self.redis_url or f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
+        return self.redis_url or f"redis://127.0.0.1:{self.embedded_redis_port}/0"
 
     @property
     def uses_embedded_redis(self) -> bool:

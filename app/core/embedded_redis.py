@@ -32,6 +32,7 @@ def start_redis_server(*, port: int, data_dir: Path, timeout_s: float = 10.0) ->
          "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
          "--logfile", str((data_dir / "redis.log").resolve())],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,  # a terminal's Ctrl-C is for whoever started it, who stops Redis last
     )
     client = redis.Redis(port=port, socket_connect_timeout=0.5)
     deadline = time.monotonic() + timeout_s

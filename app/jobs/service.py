@@ -44,6 +44,7 @@ def create_chain(session: Session, *, steps: Sequence[JobSpec], loc: list[str | 
             parent_id=parent.id if parent else None,
             created_at=utcnow(),
             attempt=0,
+            lost_attempts=0,
             epochs_done=0,
             max_epochs=spec.trainer.max_epochs,
             latest_metrics={},
@@ -217,9 +218,13 @@ def finish(
 
 
 def release_lost_attempt(
-    session: Session, *, job_id: str, attempt: int, reason: str, max_attempts: int, stale_before: datetime | None = None
+    session: Session, *, job_id: str, attempt: int, reason: str, max_attempts: int,
+    stale_before: datetime | None = None, preempted: bool = False,
 ) -> list[str]:
-    """An attempt died (crash, kill, lost worker): queue it again, or fail it once attempts run out."""
+    """An attempt ended unfinished: queue the job again, or fail it once max_attempts attempts were lost.
+
+    A preempted attempt (the worker was asked to stop and checkpointed) is not lost: it never counts.
+    """
     job = session.get(Job, job_id, populate_existing=True)
     if job is None or job.attempt != attempt or job.status not in ACTIVE:
         return []
@@ -230,13 +235,15 @@ def release_lost_attempt(
         done = session.execute(update(Job).where(*guard).values(status="cancelled", finished_at=utcnow(),
                                                                error_type="cancelled", error_message=reason))
         return settle_children(session, parent_id=job_id) if done.rowcount else []
-    if attempt < max_attempts:
+    lost = job.lost_attempts + (0 if preempted else 1)
+    if lost < max_attempts:
         session.execute(update(Job).where(*guard).values(status="queued", owner=None, dispatched_at=None,
-                                                       error_type="retrying", error_message=reason))
+                                                       lost_attempts=lost, error_type="retrying",
+                                                       error_message=reason))
         return [job_id]
     done = session.execute(update(Job).where(*guard).values(
         status="failed", finished_at=utcnow(), error_type="worker_lost",
-        error_message=f"{reason}; gave up after {attempt} attempts"))
+        lost_attempts=lost, error_message=f"{reason}; gave up after {lost} lost attempts"))
     return settle_children(session, parent_id=job_id) if done.rowcount else []
 
 

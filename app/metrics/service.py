@@ -34,9 +34,8 @@ def record_epoch(session: Session, *, job_id: str, attempt: int, epoch: int, val
     ]
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(Metric).values(rows)
-    # A resumed attempt re-reports epochs from its checkpoint with identical values: keep the first record.
-    session.execute(stmt.on_conflict_do_update(
-        index_elements=["job_id", "epoch", "split", "name"], set_={"value": stmt.excluded.value}))
+    # A resumed attempt re-reports epochs from its checkpoint (identical values): a recorded value never changes.
+    session.execute(stmt.on_conflict_do_nothing(index_elements=["job_id", "epoch", "split", "name"]))
     job = session.get(Job, job_id, populate_existing=True)
     assert job is not None
     if epoch + 1 >= job.epochs_done:

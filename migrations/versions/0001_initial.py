@@ -35,6 +35,7 @@ def upgrade() -> None:
     sa.Column('started_at', sa.DateTime(), nullable=True),
     sa.Column('finished_at', sa.DateTime(), nullable=True),
     sa.Column('attempt', sa.Integer(), nullable=False),
+    sa.Column('lost_attempts', sa.Integer(), nullable=False),
     sa.Column('owner', sa.String(length=200), nullable=True),
     sa.Column('heartbeat_at', sa.DateTime(), nullable=True),
     sa.Column('dispatched_at', sa.DateTime(), nullable=True),
