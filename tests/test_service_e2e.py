@@ -19,7 +19,8 @@ pytestmark = pytest.mark.slow
 
 # ImageNet stem: 15x less compute than the CIFAR stem on CPU (shared/notes); the service path is the same.
 FAST_MODEL = {"backbone": "resnet18", "cifar_stem": False}
-TRAINER = {"batch_size": 50, "learning_rate": 0.05, "num_workers": 0}
+# Adam at 1e-3 learns the synthetic patterns within 3 epochs of 400 images (SGD at 0.05 needs more).
+TRAINER = {"batch_size": 50, "optimizer": "adam", "learning_rate": 0.001, "num_workers": 0}
 CIFAR10_TRAIN = {"kind": "train", "dataset": {"name": "cifar10"}, "model": FAST_MODEL,
                  "trainer": {**TRAINER, "max_epochs": 3}}
 CIFAR100_FINETUNE = {"kind": "finetune", "dataset": {"name": "cifar100"}, "init_from": {"step": 0},
@@ -119,7 +120,8 @@ def test_cifar10_to_cifar100_chain_over_http(stack):
         sse_epochs = [data["epoch"] for event, data in streams[job_id] if event == "epoch"]
         assert sse_epochs == list(range(epochs))  # SSE delivered each epoch exactly once
         assert streams[job_id][-1] == ("end", {"status": "succeeded", "error": None})
-    assert _series(stack, parent)["val_accuracy"][-1]["value"] > 0.5  # chance is 0.1
+    accuracy = _series(stack, parent)["val_accuracy"][-1]["value"]
+    assert accuracy > 0.5, accuracy  # chance is 0.1
 
     # Artifacts download with the sha256 the API reports.
     listed = {}
