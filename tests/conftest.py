@@ -52,11 +52,13 @@ def redis_url() -> str:
 
 def _reset_caches() -> None:
     from app.core.config import get_settings
-    from app.core.db import get_engine, get_sessionmaker
+    from app.core.db import get_engine, get_read_engine, get_sessionmaker
+    from app.metrics.polling import curve_poller
 
     if get_engine.cache_info().currsize:
         get_engine().dispose()
-    for cached in (get_settings, get_engine, get_sessionmaker):
+    curve_poller.clear()
+    for cached in (get_settings, get_engine, get_read_engine, get_sessionmaker):
         cached.cache_clear()
 
 

@@ -7,7 +7,7 @@ from fastapi import Depends, HTTPException
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings, get_settings
-from app.core.db import get_sessionmaker
+from app.core.db import get_read_engine, get_sessionmaker
 from app.jobs.models import Job
 
 
@@ -16,11 +16,17 @@ def get_session() -> Iterator[Session]:
         yield session
 
 
+def get_read_session() -> Iterator[Session]:
+    with Session(get_read_engine()) as session:
+        yield session
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
+ReadSessionDep = Annotated[Session, Depends(get_read_session)]  # GET routes: never waits for a writer
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def valid_job(job_id: str, session: SessionDep) -> Job:
+def valid_job(job_id: str, session: ReadSessionDep) -> Job:
     """The job row, or 404."""
     job = session.get(Job, job_id)
     if job is None:

@@ -31,8 +31,10 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):  # noqa: ANN001
-            # IMMEDIATE takes the write lock up front: no deadlock when two readers both upgrade.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers take the lock up front (IMMEDIATE: no deadlock when two readers both upgrade); read-only
+            # connections (get_read_engine) begin deferred: in WAL mode a reader never waits for a writer.
+            read_only = conn.get_execution_options().get("flashjobs_read_only", False)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
@@ -41,6 +43,12 @@ def make_engine(url: str) -> Engine:
 @lru_cache
 def get_engine() -> Engine:
     return make_engine(get_settings().effective_database_url)
+
+
+@lru_cache
+def get_read_engine() -> Engine:
+    """The engine for read-only work: on SQLite its transactions never wait for (or block) a writer."""
+    return get_engine().execution_options(flashjobs_read_only=True)
 
 
 @lru_cache

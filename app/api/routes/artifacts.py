@@ -3,14 +3,14 @@
 from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
-from app.api.deps import JobDep, SessionDep, SettingsDep
+from app.api.deps import JobDep, ReadSessionDep, SettingsDep
 from app.artifacts import service
 
 router = APIRouter(prefix="/v1/jobs/{job_id}/artifacts", tags=["artifacts"])
 
 
 @router.get("")
-def list_artifacts(job: JobDep, session: SessionDep) -> list[dict]:
+def list_artifacts(job: JobDep, session: ReadSessionDep) -> list[dict]:
     """Name, size, sha256 and download URL of each artifact."""
     return [
         {"name": a.name, "size": a.size, "sha256": a.sha256, "url": f"/v1/jobs/{job.id}/artifacts/{a.name}"}
@@ -19,7 +19,7 @@ def list_artifacts(job: JobDep, session: SessionDep) -> list[dict]:
 
 
 @router.get("/{name}")
-def download_artifact(name: str, job: JobDep, session: SessionDep, settings: SettingsDep) -> FileResponse:
+def download_artifact(name: str, job: JobDep, session: ReadSessionDep, settings: SettingsDep) -> FileResponse:
     """The file itself; the name is looked up in SQL, never joined onto a path from the request."""
     artifact = service.get(session, job_id=job.id, name=name)
     if artifact is None:

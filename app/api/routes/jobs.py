@@ -7,9 +7,10 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
-from app.api.deps import JobDep, SessionDep
+from app.api.deps import JobDep, ReadSessionDep, SessionDep
 from app.jobs import idempotency, service
 from app.jobs.dispatch import dispatch
+from app.jobs.models import Job
 from app.jobs.schemas import JOB_STATUSES, ChainIn, ChainOut, JobOut, JobPage, JobSpec, job_out
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
@@ -59,7 +60,7 @@ def create_chain(chain: ChainIn, session: SessionDep, idempotency_key: Idempoten
 
 @router.get("/jobs", response_model=JobPage)
 def list_jobs(
-    session: SessionDep,
+    session: ReadSessionDep,
     status: Annotated[str | None, Query(pattern="^(" + "|".join(JOB_STATUSES) + ")$")] = None,
     kind: Annotated[str | None, Query(pattern="^(train|finetune)$")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -82,5 +83,4 @@ def cancel_job(job: JobDep, session: SessionDep) -> JobOut:
     runnable = service.request_cancel(session, job_id=job.id)
     session.commit()
     dispatch(runnable)
-    session.refresh(job)
-    return job_out(job)
+    return job_out(session.get(Job, job.id, populate_existing=True))
