@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.orm import Session
 
 from app.core.db import utcnow
@@ -136,7 +136,8 @@ def list_jobs(
         query = query.where(Job.kind == kind)
     if cursor:
         created_at, job_id = decode_cursor(cursor)
-        query = query.where(or_(Job.created_at < created_at, and_(Job.created_at == created_at, Job.id < job_id)))
+        # A row value is an index range on both backends; the equivalent OR form walks the index from the top.
+        query = query.where(tuple_(Job.created_at, Job.id) < tuple_(created_at, job_id))
     rows = list(session.scalars(query))
     if len(rows) <= limit:
         return rows, None

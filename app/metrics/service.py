@@ -2,7 +2,7 @@
 
 from collections import defaultdict
 
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -51,11 +51,12 @@ def get_series(
     query = select(Metric.epoch, Metric.split, Metric.name, Metric.value).where(Metric.job_id == job_id)
     if since_epoch is not None:
         query = query.where(Metric.epoch >= since_epoch)
+    if names is not None:
+        wanted = [pair for pair in (series.partition("_")[::2] for series in names) if all(pair)]
+        query = query.where(tuple_(Metric.split, Metric.name).in_(wanted))
     series: dict[str, list[dict[str, float | int]]] = defaultdict(list)
     for epoch, split, name, value in session.execute(query.order_by(Metric.epoch)):
-        key = f"{split}_{name}"
-        if names is None or key in names:
-            series[key].append({"epoch": epoch, "value": value})
+        series[f"{split}_{name}"].append({"epoch": epoch, "value": value})
     return dict(series)
 
 

@@ -50,7 +50,7 @@ def upgrade() -> None:
     with op.batch_alter_table('jobs', schema=None) as batch_op:
         batch_op.create_index('ix_jobs_created', ['created_at', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_jobs_parent_id'), ['parent_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_jobs_status'), ['status'], unique=False)
+        batch_op.create_index('ix_jobs_status_created', ['status', 'created_at', 'id'], unique=False)
 
     op.create_table('artifacts',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
@@ -90,7 +90,7 @@ def downgrade() -> None:
 
     op.drop_table('artifacts')
     with op.batch_alter_table('jobs', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_jobs_status'))
+        batch_op.drop_index('ix_jobs_status_created')
         batch_op.drop_index(batch_op.f('ix_jobs_parent_id'))
         batch_op.drop_index('ix_jobs_created')
 
