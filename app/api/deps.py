@@ -17,7 +17,7 @@ def get_session() -> Iterator[Session]:
 
 
 def get_read_session() -> Iterator[Session]:
-    with Session(get_read_engine()) as session:
+    with Session(get_read_engine(), expire_on_commit=False) as session:
         yield session
 
 
@@ -31,6 +31,9 @@ def valid_job(job_id: str, session: ReadSessionDep) -> Job:
     job = session.get(Job, job_id)
     if job is None:
         raise HTTPException(status_code=404, detail=f"no job {job_id!r}")
+    # Give the connection back before the route runs: under overload, requests waiting for a threadpool thread
+    # must not hold the pool's connections (bench/polling.py: /healthz went unanswered without this).
+    session.commit()
     return job
 
 

@@ -37,7 +37,9 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # A fixed pool: overflow connections were opened and closed per request under polling load
+    # (bench/polling.py); 20 stays well inside Postgres's default 100 connections with a few processes.
+    return create_engine(url, pool_pre_ping=True, pool_size=20, max_overflow=0)
 
 
 @lru_cache
@@ -47,8 +49,11 @@ def get_engine() -> Engine:
 
 @lru_cache
 def get_read_engine() -> Engine:
-    """The engine for read-only work: on SQLite its transactions never wait for (or block) a writer."""
-    return get_engine().execution_options(flashjobs_read_only=True)
+    """The engine for read-only work: it never waits for (or blocks) a writer and saves BEGIN/COMMIT round trips."""
+    engine = get_engine()
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(flashjobs_read_only=True)
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 @lru_cache
