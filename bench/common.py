@@ -60,6 +60,14 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "date_utc": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    try:  # which code was measured (the app under test, and these scripts)
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, timeout=5).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "app", "migrations"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        info["git_commit"] = head + (" (app/ or migrations/ modified)" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
     try:
         import sqlite3
 
@@ -99,6 +107,27 @@ def drop_postgres_database(name: str) -> None:
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+class postgres_sessions_counter:  # noqa: N801 - used like a function
+    """Calling it gives how many connections the database `name` has accepted so far (pg_stat_database.sessions,
+    Postgres 14+): the difference over a run is how many connections the app opened during it."""
+
+    def __init__(self, name: str) -> None:
+        import sqlalchemy as sa
+
+        self.name = name
+        self.engine = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.StaticPool)
+        self.query = sa.text("SELECT sessions FROM pg_stat_database WHERE datname = :name")
+
+    def __call__(self) -> int:
+        with self.engine.connect() as conn:
+            # the statistics snapshot is per transaction; a fresh read each call
+            conn.exec_driver_sql("SELECT pg_stat_clear_snapshot()")
+            return int(conn.execute(self.query, {"name": self.name}).scalar_one())
+
+    def dispose(self) -> None:
+        self.engine.dispose()
 
 
 def postgres_server_version() -> str:

@@ -3,39 +3,44 @@
 What it measures
     The real API (`uvicorn app.main:app`, one process, as `flashjobs up` serves it; the reconciler loop off
     with FLASHJOBS_RECONCILE_IN_API=false so that nothing else runs in it) against a real database holding a
-    running job with 50 epochs x 12 series (recorded through app.metrics.service.record_epoch, 600 rows) and
-    100 other jobs of the same size (bulk-inserted, 60,000 rows), plus the bundled redis-server.
-    A separate load-generator process (`wrk`, or a small asyncio client where wrk is missing) keeps N
-    connections busy for a fixed time on each endpoint, loopback only, one endpoint at a time:
+    running job with 50 epochs x 12 series (recorded through app.metrics.service.record_epoch: 600 rows) and
+    100 other jobs of the same size (bulk-inserted: 60,000 rows), plus the bundled redis-server.
+    A separate load-generator process (`wrk -t1`, or a small asyncio client where wrk is missing) keeps
+    `--clients` connections (default 32) busy on one endpoint at a time, loopback only:
 
         healthz        GET /healthz                                  (the baseline: same server, no SQL)
-        metrics        GET /v1/jobs/{id}/metrics                     (full curves, 200)
+        metrics        GET /v1/jobs/{id}/metrics                     (the full curves, 200, 24 kB)
         metrics_304    the same with If-None-Match: <its ETag>       (304, no body)
         since_last     GET /v1/jobs/{id}/metrics?since_epoch=<last>  (one epoch, 200)
-        healthz_end    GET /healthz again, to see drift during the run
 
-    For each: requests/s, p50, p90, p99 (ms), and the ratio of requests/s to the baseline (the mean of the two
-    /healthz runs). Target: ratio >= 0.5. Ratios, not absolute numbers, are the figure of merit: the machine
-    is shared and absolute throughput drifts.
+    In `--rounds` rounds (default 2) of `--duration` seconds (default 2) per endpoint, each endpoint's ratio is
+    taken against the /healthz slice of its own round, seconds earlier, and the median over rounds reported:
+    the machine is shared, absolute throughput drifts, ratios hold. Per endpoint: requests/s, the ratio (target
+    >= 0.5), p50/p99 latency, the server's CPU ms per request (from /proc), and on Postgres how many new
+    database connections the server opened.
+    Also per server: a trainer heartbeat (a write transaction, app.jobs.service.heartbeat) every 100 ms from
+    this process during the metrics slices, timed (what polling costs the writers); and overload runs,
+    `--overload-clients` (default 100, more than the 40 threadpool threads) on /metrics and on GET
+    /v1/jobs/{id}, each followed by one /healthz: does the server keep answering?
 
     Backends: SQLite (the embedded default: a file in a temporary state dir) and Postgres (a throwaway
     database on 127.0.0.1:5432, dropped afterwards; skipped if no server answers).
-    Variants (diagnostics, `--variants`): `stock` is the code as it is; the others start the same app with one
-    thing patched in, from this file, to measure a candidate fix without editing app/:
-        deferred-begin  SQLite sessions open with plain BEGIN instead of BEGIN IMMEDIATE
-        cheap-etag      the metrics route answers If-None-Match from a one-row aggregate, not the whole curve
-        both            deferred-begin and cheap-etag together
+
+    Variants: `stock` is app/ as it is (plain `python -m uvicorn app.main:app`). The others start the same app
+    from this file with one candidate change patched in (VARIANT_FIXES and the _patch_* functions, each doing what
+    the change to app/ would do): immediate-reads (SQLite), release, pg-autocommit, pg-autocommit-pool,
+    pg-autocommit-pool-no-pre-ping, and (not default) pg-autocommit-pool-ttl.
 
 How to run
-    .venv/bin/python bench/polling.py                          # sqlite + postgres, stock + diagnostics, ~5 min
-    .venv/bin/python bench/polling.py --backends sqlite --variants stock --duration 5   # quick look
-    Options: --clients N (default 32), --duration S per endpoint (default 8), --loadgen wrk|python.
-    `wrk` comes from Debian (`apt-get install wrk`); without it the asyncio client is used (it spends a CPU
-    core itself, so its absolute numbers are lower; its ratios remain comparable).
+    .venv/bin/python bench/polling.py                     # SQLite + Postgres, the default variants, ~5 min
+    .venv/bin/python bench/polling.py --rounds 3          # what docs/benchmarks.md reports, ~7 min
+    .venv/bin/python bench/polling.py --backends sqlite --variants stock --rounds 1   # a quick look
+    `wrk` comes from Debian (`apt-get install wrk`); without it the asyncio client is used (`--loadgen python`;
+    it spends a CPU core itself, so its absolute numbers are lower; ratios remain comparable).
 
 Output
-    bench/results/polling.json: machine, load average at start and end, config, and per backend/variant the
-    per-endpoint figures. docs/benchmarks.md gives the figures of a run.
+    bench/results/polling.json (or --output NAME): machine, load average at start and end, config, and per
+    backend and variant the per-endpoint figures with every round. docs/benchmarks.md gives a run's figures.
 """
 
 import argparse
@@ -56,19 +61,35 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 ENDPOINTS = ("healthz", "metrics", "metrics_304", "since_last")
-# Diagnostic variants: the same app with candidate fixes patched in from this file (see _serve_variant).
-#   deferred  SQLite transactions BEGIN (deferred) instead of BEGIN IMMEDIATE
-#   release   JobDep ends its transaction after loading the job, before the route's own threadpool hop
-#   fixed     the metrics route as recommended: one threadpool hop, reads BEGIN DEFERRED on SQLite, the ETag
-#             from the job row (a metrics revision) and the serialised curve cached per (job, query, revision)
+# Diagnostic variants: the same app with a candidate change patched in from this file (see _serve_variant),
+# so that each can be measured against `stock` (app/ as it is) without editing app/:
+#   immediate-reads   SQLite: read-only connections BEGIN IMMEDIATE again (what BEGIN IMMEDIATE on reads costs)
+#   release           valid_job ends its read (commit; read sessions keep loaded rows) before the route's own
+#                     threadpool hop, so no request holds a connection while it waits for a thread
+#   pg-autocommit     Postgres: the read engine runs each statement in AUTOCOMMIT (no BEGIN/ROLLBACK round trips)
+#   ...-pool          and pool_size=20, max_overflow=0 (no connection churn above 10 concurrent requests)
+#   ...-no-pre-ping   and no pool_pre_ping (no SELECT 1 round trip per checkout)
+#   ...-ttl           and a poll answered from a body checked less than TTL_S ago, without SQL (not proposed:
+#                     a poll may then be TTL_S stale; shows what is left when the database is out of the path)
 VARIANT_FIXES = {
     "stock": (),
-    "deferred": ("deferred",),
+    "immediate-reads": ("immediate",),
     "release": ("release",),
-    "fixed": ("deferred", "fixed_route"),
+    "pg-autocommit": ("autocommit",),
+    "pg-autocommit-pool": ("autocommit", "pool"),
+    "pg-autocommit-pool-no-pre-ping": ("autocommit", "pool", "no_pre_ping"),
+    "pg-autocommit-pool-ttl": ("autocommit", "pool", "ttl"),
 }
+TTL_S = 0.5
+OVERLOAD_HEALTHZ_TIMEOUT_S = 5.0
 VARIANTS = tuple(VARIANT_FIXES)
-SQLITE_ONLY = {"deferred"}
+DEFAULT_VARIANTS = ("stock", "immediate-reads", "release", "pg-autocommit", "pg-autocommit-pool",
+                    "pg-autocommit-pool-no-pre-ping")
+# "release" is shown on SQLite; the mechanism (a connection held across a thread hop) is the same on Postgres.
+DEFAULT_SKIP = {("postgres", "release")}
+SQLITE_ONLY = {"immediate-reads"}
+POSTGRES_ONLY = {v for v in VARIANTS if v.startswith("pg-")}
+FIXED_POOL = (20, 0)  # pool_size, max_overflow of the "pool" change
 
 WRK_SCRIPT = r"""
 local inm = os.getenv("BENCH_IF_NONE_MATCH")
@@ -141,147 +162,125 @@ def seed(url: str, *, epochs: int, other_jobs: int) -> dict[str, Any]:
 
 
 def _serve_variant(variant: str, port: int) -> None:
-    """Run the app with candidate fixes patched in (diagnostics only; `stock` runs plain uvicorn instead).
+    """Run the app with candidate changes patched in (diagnostics only; `stock` runs plain uvicorn instead).
 
-    Each patch is written the way it would go into app/; docs/benchmarks.md describes the fixes.
+    Each patch does what the proposed change to app/ would do; docs/benchmarks.md gives the changes.
     """
     import uvicorn
 
     fixes = set(VARIANT_FIXES[variant])
-    if "deferred" in fixes:
-        _patch_deferred_begin()
-    if "fixed_route" in fixes:
-        _patch_fixed_metrics_route()
-    import app.main  # after the patches above: create_app() includes the routers at import
+    if fixes & {"immediate", "pool", "no_pre_ping"}:
+        _patch_make_engine(immediate_reads="immediate" in fixes, pool=FIXED_POOL if "pool" in fixes else None,
+                           pre_ping="no_pre_ping" not in fixes)
+    import app.main  # every app module imported: the patches below replace names where they were imported
 
+    if "autocommit" in fixes:
+        _patch_read_engine_autocommit()
+    if "ttl" in fixes:
+        _patch_poll_ttl(TTL_S)
     if "release" in fixes:
         _override_release_after_lookup(app.main.app)
     uvicorn.run(app.main.app, host="127.0.0.1", port=port, log_level="warning")
 
 
-def _patch_deferred_begin() -> None:
-    """SQLite transactions BEGIN (deferred) instead of BEGIN IMMEDIATE: in WAL mode readers then never wait.
-
-    For this read-only load that is what a read-only session for GET routes gives; writes keep IMMEDIATE.
-    """
+def _patch_make_engine(*, immediate_reads: bool, pool: tuple[int, int] | None, pre_ping: bool) -> None:
+    """make_engine, changed: SQLite transactions all BEGIN IMMEDIATE (immediate_reads), or Postgres with another
+    pool size and/or without pool_pre_ping."""
     import app.core.db as db
 
     stock_make_engine = db.make_engine
 
     def make_engine(url: str):  # noqa: ANN202
-        engine = stock_make_engine(url)
         if url.startswith("sqlite"):
-            from sqlalchemy import event
+            engine = stock_make_engine(url)
+            if immediate_reads:
+                from sqlalchemy import event
 
-            for fn in list(engine.dispatch.begin):
-                event.remove(engine, "begin", fn)
+                for fn in list(engine.dispatch.begin):
+                    event.remove(engine, "begin", fn)
 
-            @event.listens_for(engine, "begin")
-            def _begin(conn):  # noqa: ANN001
-                conn.exec_driver_sql("BEGIN")
+                @event.listens_for(engine, "begin")
+                def _begin(conn):  # noqa: ANN001
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
-        return engine
+            return engine
+        if pool is None and pre_ping:
+            return stock_make_engine(url)
+        from sqlalchemy import create_engine
+
+        size, overflow = pool or (10, 20)
+        return create_engine(url, pool_pre_ping=pre_ping, pool_size=size, max_overflow=overflow)
 
     db.make_engine = make_engine
 
 
-def _override_release_after_lookup(fastapi_app) -> None:  # noqa: ANN001
-    """JobDep ends its transaction after loading the row, so no connection (nor SQLite's write lock) is held
-    while the request waits for the next threadpool thread to run the route."""
-    from fastapi import HTTPException
+def _patch_read_engine_autocommit() -> None:
+    """get_read_engine, changed: on Postgres, AUTOCOMMIT (each read statement commits by itself)."""
+    from functools import lru_cache
 
-    from app.api.deps import SessionDep, valid_job
+    import app.core.db as db
+
+    stock = db.get_read_engine
+
+    @lru_cache
+    def get_read_engine():  # noqa: ANN202
+        engine = db.get_engine()
+        if engine.dialect.name == "postgresql":
+            return engine.execution_options(isolation_level="AUTOCOMMIT")
+        return stock()
+
+    for module in list(sys.modules.values()):
+        if getattr(module, "__name__", "").startswith("app.") and getattr(module, "get_read_engine", None) is stock:
+            module.get_read_engine = get_read_engine
+
+
+def _patch_poll_ttl(ttl_s: float) -> None:
+    """A poll within ttl_s of the last check of the same (job, names, since_epoch) is answered without SQL."""
+    import threading
+
+    from app.metrics.polling import curve_poller
+
+    checked: dict[tuple, tuple[float, Any]] = {}
+    lock = threading.Lock()
+    poll = curve_poller.poll
+
+    def poll_ttl(*, job_id: str, names: str | None, since_epoch: int | None):  # noqa: ANN202
+        key = (job_id, names, since_epoch)
+        with lock:
+            hit = checked.get(key)
+        if hit is not None and time.monotonic() - hit[0] < ttl_s:
+            return hit[1]
+        found = poll(job_id=job_id, names=names, since_epoch=since_epoch)
+        with lock:
+            checked[key] = (time.monotonic(), found)
+        return found
+
+    curve_poller.poll = poll_ttl
+
+
+def _override_release_after_lookup(fastapi_app) -> None:  # noqa: ANN001
+    """valid_job ends its read before returning, and read sessions keep loaded rows on commit: no request holds
+    a connection (on SQLite: a read snapshot) while it waits for the threadpool thread that runs its route."""
+    from fastapi import HTTPException
+    from sqlalchemy.orm import Session
+
+    from app.api.deps import ReadSessionDep, get_read_session, valid_job
+    from app.core.db import get_read_engine
     from app.jobs.models import Job
 
-    def valid_job_released(job_id: str, session: SessionDep) -> Job:
+    def get_read_session_keeping_rows():  # noqa: ANN202
+        with Session(get_read_engine(), expire_on_commit=False) as session:
+            yield session
+
+    def valid_job_released(job_id: str, session: ReadSessionDep) -> Job:
         job = session.get(Job, job_id)
         if job is None:
             raise HTTPException(status_code=404, detail=f"no job {job_id!r}")
-        session.commit()  # expire_on_commit=False: the row stays loaded; the connection goes back to the pool
+        session.commit()  # the row stays loaded; the connection goes back to the pool
         return job
 
+    fastapi_app.dependency_overrides[get_read_session] = get_read_session_keeping_rows
     fastapi_app.dependency_overrides[valid_job] = valid_job_released
-
-
-def _patch_fixed_metrics_route() -> None:
-    """GET /v1/jobs/{id}/metrics as recommended for app/api/routes/metrics.py.
-
-    - `async def` route, all SQL in ONE run_in_threadpool call with its own short session: one thread hop
-      instead of four (get_session enter, valid_job, the route, get_session exit), and no connection or lock
-      held while a request waits for a thread.
-    - The ETag comes from the job row: hash(job id, status, attempt, metrics revision, query). The recommended
-      code adds `jobs.metrics_rev` (migration 0002), incremented by record_epoch in the UPDATE it already does;
-      this patch stands in for it with epochs_done (nothing writes during the benchmark, so both give the same
-      answers here, at the same cost: a few narrow columns of one row by primary key).
-    - The serialised body is cached per (job, names, since_epoch) and reused while the revision is unchanged,
-      so the 200 path skips the 600-row query, the dict building and json.dumps as well.
-    """
-    import hashlib
-    import json as _json
-    import threading
-    from collections import OrderedDict
-    from typing import Annotated
-
-    from fastapi import Header, Query, Response
-    from fastapi.concurrency import run_in_threadpool
-    from fastapi.responses import JSONResponse
-    from sqlalchemy import bindparam, select
-    from sqlalchemy.orm import Session
-
-    from app.api.routes import metrics as route
-    from app.core.db import get_engine
-    from app.jobs.models import Job
-    from app.metrics import service
-
-    cache: OrderedDict[tuple, tuple[tuple, str, bytes]] = OrderedDict()
-    lock = threading.Lock()
-    cache_size = 1024
-
-    revision_query = select(Job.status, Job.attempt, Job.epochs_done).where(Job.id == bindparam("job_id"))
-
-    def poll(job_id: str, names: str | None, since_epoch: int | None) -> tuple[str, bytes] | None:
-        key = (job_id, names, since_epoch)
-        # A Core connection, not an ORM Session, for the one-row check: 0.2 ms instead of 0.45 ms of CPU.
-        with get_engine().connect() as conn:
-            row = conn.execute(revision_query, {"job_id": job_id}).first()
-            if row is None:
-                return None
-            revision = tuple(row)
-            with lock:
-                hit = cache.get(key)
-                if hit is not None and hit[0] == revision:
-                    cache.move_to_end(key)
-                    return hit[1], hit[2]
-            wanted = {n.strip() for n in names.split(",") if n.strip()} if names else None
-            series = service.get_series(Session(bind=conn), job_id=job_id, names=wanted, since_epoch=since_epoch)
-        payload = _json.dumps({"job_id": job_id, "status": row.status, "series": series},
-                              separators=(",", ":")).encode()
-        etag = '"' + hashlib.sha256(repr((key, revision)).encode()).hexdigest()[:32] + '"'
-        with lock:
-            cache[key] = (revision, etag, payload)
-            cache.move_to_end(key)
-            while len(cache) > cache_size:
-                cache.popitem(last=False)
-        return etag, payload
-
-    async def get_metrics(
-        job_id: str,
-        names: Annotated[str | None, Query(description="Comma-separated series, e.g. val_accuracy,val_f1")] = None,
-        since_epoch: Annotated[int | None, Query(ge=0)] = None,
-        if_none_match: Annotated[str | None, Header()] = None,
-    ) -> Response:
-        found = await run_in_threadpool(poll, job_id, names, since_epoch)
-        if found is None:
-            return JSONResponse({"detail": f"no job {job_id!r}"}, status_code=404)
-        etag, payload = found
-        if if_none_match == etag:
-            return Response(status_code=304, headers={"ETag": etag})
-        return Response(payload, media_type="application/json", headers={"ETag": etag})
-
-    router = route.router
-    router.routes[:] = [r for r in router.routes
-                        if not (getattr(r, "path", "") == "/v1/jobs/{job_id}/metrics" and "GET" in r.methods)]
-    router.add_api_route("", get_metrics, methods=["GET"])
 
 
 @contextmanager
@@ -320,8 +319,8 @@ def api_server(*, url: str, variant: str, state_dir: Path, redis_url: str, log_p
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
+            try:  # a stalled server would wait for its stuck requests: not for long
+                proc.wait(timeout=3)
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=15)
@@ -459,8 +458,59 @@ def server_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure_server(base: str, pid: int, job_id: str, *, args: argparse.Namespace,
-                   wrk_script: Path | None) -> dict[str, Any]:
+class WriterProbe:
+    """A trainer's heartbeat (app.jobs.service.heartbeat, a write transaction) every 100 ms from this process,
+    timed: what the polling load costs the writers that share the database (with BEGIN IMMEDIATE on every
+    read, a write waits for the lock like any poll)."""
+
+    def __init__(self, url: str, job_id: str) -> None:
+        import threading
+
+        from app.core.db import make_engine
+
+        self.engine = make_engine(url)
+        self.job_id = job_id
+        self.latencies: list[float] = []
+        self.failures = 0
+        self._stop = threading.Event()
+        self._thread: Any = None
+
+    def beat(self) -> None:
+        from sqlalchemy.orm import Session
+
+        from app.jobs.service import heartbeat
+
+        t0 = time.perf_counter()
+        try:
+            with Session(self.engine) as session, session.begin():
+                assert heartbeat(session, job_id=self.job_id, attempt=1) is not None
+            self.latencies.append(time.perf_counter() - t0)
+        except Exception:  # noqa: BLE001 - a locked database counts as a failed beat
+            self.failures += 1
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            self.beat()
+
+    def __enter__(self) -> "WriterProbe":
+        import threading
+
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=60)
+
+    def summary(self) -> dict[str, Any]:
+        return {**common.summarize_ms(self.latencies), "max_ms": round(max(self.latencies) * 1000, 2)
+                if self.latencies else None, "failures": self.failures}
+
+
+def measure_server(base: str, pid: int, job_id: str, *, url: str, args: argparse.Namespace,
+                   wrk_script: Path | None, pg_sessions: Any = None) -> dict[str, Any]:
     """Rounds of healthz, metrics, metrics_304, since_last (each `duration` s): each ratio is taken against the
     /healthz slice of its own round, seconds earlier, and the median over rounds reported."""
     import statistics
@@ -468,28 +518,42 @@ def measure_server(base: str, pid: int, job_id: str, *, args: argparse.Namespace
     import httpx
 
     reqs = endpoint_requests(base, job_id)
-    sizes = {name: len(httpx.get(url, headers=h, timeout=10).content) for name, (url, h, _) in reqs.items()}
+    sizes = {name: len(httpx.get(u, headers=h, timeout=10).content) for name, (u, h, _) in reqs.items()}
 
-    def load(url: str, headers: dict[str, str], clients: int, duration: float) -> dict[str, Any]:
+    def load(target: str, headers: dict[str, str], clients: int, duration: float) -> dict[str, Any]:
         cpu0 = server_cpu_s(pid)
+        sessions0 = pg_sessions() if pg_sessions else None
         if wrk_script is not None:
-            res = run_wrk(url, clients=clients, duration=duration, headers=headers, script=wrk_script)
+            res = run_wrk(target, clients=clients, duration=duration, headers=headers, script=wrk_script)
         else:
-            res = run_python_loadgen(url, clients=clients, duration=duration, headers=headers)
+            res = run_python_loadgen(target, clients=clients, duration=duration, headers=headers)
         res["server_cpu_s"] = round(server_cpu_s(pid) - cpu0, 3)
+        if pg_sessions:
+            res["pg_connections_opened"] = pg_sessions() - sessions0
         return res
 
     for name in ENDPOINTS:  # warm: connections, caches, the threadpool
-        url, headers, _ = reqs[name]
-        load(url, headers, args.clients, args.warmup)
+        target, headers, _ = reqs[name]
+        load(target, headers, args.clients, args.warmup)
         drain(base)
+    idle_writer = WriterProbe(url, job_id)
+    for _ in range(20):
+        idle_writer.beat()
+    busy_writer = WriterProbe(url, job_id)
     rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in ENDPOINTS}
     for _ in range(args.rounds):
         for name in ENDPOINTS:
-            url, headers, _ = reqs[name]
-            res = load(url, headers, args.clients, args.duration)
+            target, headers, _ = reqs[name]
+            if name == "metrics":
+                with busy_writer:
+                    res = load(target, headers, args.clients, args.duration)
+            else:
+                res = load(target, headers, args.clients, args.duration)
             res["drain_s"] = drain(base)
             rounds[name].append(res)
+    writer = {"idle": idle_writer.summary(), "under_metrics_load": busy_writer.summary()}
+    idle_writer.engine.dispose()
+    busy_writer.engine.dispose()
     results: dict[str, Any] = {}
     for name, runs in rounds.items():
         requests = sum(r["requests"] for r in runs)
@@ -506,6 +570,7 @@ def measure_server(base: str, pid: int, job_id: str, *, args: argparse.Namespace
             "server_cpu_ms_per_request": round(cpu / requests * 1000, 3) if requests else None,
             "requests": requests, "seconds": round(seconds, 2),
             "errors": {k: sum(r["errors"].get(k, 0) for r in runs) for k in runs[0]["errors"]},
+            **({"pg_connections_opened": sum(r["pg_connections_opened"] for r in runs)} if pg_sessions else {}),
             "expected_status": reqs[name][2], "body_bytes": sizes[name],
             "rounds": runs,
         }
@@ -513,27 +578,36 @@ def measure_server(base: str, pid: int, job_id: str, *, args: argparse.Namespace
     for name, res in results.items():
         cpu = res["server_cpu_ms_per_request"]
         res["cpu_ratio_to_healthz"] = round(base_cpu / cpu, 3) if cpu else None
-        print(f"    {name:12s} {res['rps']:8.1f} req/s  ratio {res['ratio_to_healthz']:5.2f}  p50 {res['p50_ms']:8.2f} ms"
-              f"  p99 {res['p99_ms']:8.2f} ms  cpu {cpu} ms/req  errors {sum(res['errors'].values())}", flush=True)
-    out: dict[str, Any] = {"baseline_rps": results["healthz"]["rps"], "endpoints": results}
-    if args.overload_clients:
-        # More clients than the 40 threadpool threads: does the server keep answering, and how fast?
-        url, headers, _ = reqs["metrics"]
-        res = load(url, headers, args.overload_clients, args.duration)
-        t0 = time.perf_counter()
-        try:
-            code: int | str = httpx.get(f"{base}/healthz", timeout=120).status_code
-        except httpx.HTTPError as exc:
-            code = repr(exc)
-        res["healthz_after_s"] = round(time.perf_counter() - t0, 3)
-        res["healthz_after_status"] = code
-        res["drain_s"] = drain(base)
-        res["clients"] = args.overload_clients
-        out["overload_metrics"] = res
-        print(f"    overload: {args.overload_clients} clients on metrics for {args.duration:g} s: {res['requests']} "
-              f"answers ({res['rps']:.1f} req/s), socket errors {sum(res['errors'].values())}; a /healthz sent "
-              f"right after took {res['healthz_after_s']:.2f} s; the server was idle again after {res['drain_s']} s",
+        opened = f"  pg connections opened {res['pg_connections_opened']}" if pg_sessions else ""
+        print(f"    {name:12s} {res['rps']:8.1f} req/s  ratio {res['ratio_to_healthz']:5.2f}  "
+              f"p50 {res['p50_ms']:8.2f} ms  p99 {res['p99_ms']:8.2f} ms  cpu {cpu} ms/req  "
+              f"errors {sum(res['errors'].values())}{opened}",
               flush=True)
+    print(f"    trainer heartbeat (a write) every 100 ms during the metrics load: median "
+          f"{writer['under_metrics_load']['median_ms']:.1f} ms, p99 {writer['under_metrics_load']['p99_ms']:.1f} ms, "
+          f"max {writer['under_metrics_load']['max_ms']} ms, failed {writer['under_metrics_load']['failures']} "
+          f"(idle: median {writer['idle']['median_ms']:.2f} ms)", flush=True)
+    out: dict[str, Any] = {"baseline_rps": results["healthz"]["rps"], "endpoints": results,
+                           "writer_heartbeat": writer}
+    if args.overload_clients:
+        # More clients than the 40 threadpool threads, on /metrics and on GET /v1/jobs/{id} (a JobDep route): does
+        # the server keep answering? The last measurements on this server: a stalled one is stopped, not waited for.
+        job_url = f"{base}/v1/jobs/{job_id}"
+        for name, (target, headers) in (("metrics", reqs["metrics"][:2]), ("job", (job_url, {}))):
+            drain(base, timeout_s=OVERLOAD_HEALTHZ_TIMEOUT_S)
+            res = load(target, headers, args.overload_clients, args.duration)
+            t0 = time.perf_counter()
+            try:
+                code: int | str = httpx.get(f"{base}/healthz", timeout=OVERLOAD_HEALTHZ_TIMEOUT_S).status_code
+            except httpx.HTTPError as exc:
+                code = f"no answer within {OVERLOAD_HEALTHZ_TIMEOUT_S:g} s ({type(exc).__name__})"
+            res["healthz_after_s"] = round(time.perf_counter() - t0, 3)
+            res["healthz_after_status"] = code
+            res["clients"] = args.overload_clients
+            out[f"overload_{name}"] = res
+            print(f"    overload: {args.overload_clients} clients on {name} for {args.duration:g} s: {res['requests']} "
+                  f"answers ({res['rps']:.1f} req/s), socket errors {sum(res['errors'].values())}; a /healthz sent "
+                  f"right after: {code} after {res['healthz_after_s']:.2f} s", flush=True)
     return out
 
 
@@ -543,11 +617,14 @@ def run_backend(backend: str, variants: list[str], args: argparse.Namespace, wrk
 
     out: dict[str, Any] = {}
     with ExitStack() as stack:
+        pg_sessions = None
         if backend == "sqlite":
             url = f"sqlite:///{tmp / 'sqlite-state' / 'flashjobs.db'}"
         else:
             url, name = common.create_postgres_database("flashjobs_bench_poll")
             stack.callback(common.drop_postgres_database, name)
+            pg_sessions = common.postgres_sessions_counter(name)
+            stack.callback(pg_sessions.dispose)
         print(f"[{backend}] seeding {url.split('@')[-1]}", flush=True)
         seeded = seed(url, epochs=args.epochs, other_jobs=args.other_jobs)
         out["seed"] = seeded
@@ -555,13 +632,16 @@ def run_backend(backend: str, variants: list[str], args: argparse.Namespace, wrk
         redis_proc = start_redis_server(port=redis_port, data_dir=tmp / f"redis-{backend}")
         stack.callback(lambda: (redis_proc.terminate(), redis_proc.wait(timeout=10)))
         for variant in variants:
-            if backend == "postgres" and variant in SQLITE_ONLY:
+            if (backend == "postgres" and variant in SQLITE_ONLY) or (backend == "sqlite" and variant in POSTGRES_ONLY):
+                continue
+            if (backend, variant) in DEFAULT_SKIP and args.variants_defaulted:
                 continue
             print(f"[{backend}/{variant}] {args.clients} clients, {args.duration:g} s per endpoint", flush=True)
             with api_server(url=url, variant=variant, state_dir=tmp / f"state-{backend}",
                             redis_url=f"redis://127.0.0.1:{redis_port}/0", log_path=tmp / f"api-{backend}.log") as (
                     base, pid):
-                out[variant] = measure_server(base, pid, seeded["job_id"], args=args, wrk_script=wrk_script)
+                out[variant] = measure_server(base, pid, seeded["job_id"], url=url, args=args, wrk_script=wrk_script,
+                                              pg_sessions=pg_sessions)
     return out
 
 
@@ -580,12 +660,12 @@ def main() -> None:
     load.add_argument("--duration", type=float, required=True)
     load.add_argument("--headers", default="{}")
     parser.add_argument("--backends", default="sqlite,postgres")
-    parser.add_argument("--variants", default=",".join(VARIANTS),
+    parser.add_argument("--variants", default=None,
                         help=f"comma-separated, from {', '.join(VARIANTS)} (SQLite-only ones are skipped for "
                              "Postgres and the other way round)")
     parser.add_argument("--clients", type=int, default=32, help="concurrent connections")
     parser.add_argument("--duration", type=float, default=2.0, help="seconds of load per endpoint and round")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of healthz, metrics, metrics_304, since_last")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of healthz, metrics, metrics_304, since_last")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of load on each endpoint first")
     parser.add_argument("--overload-clients", type=int, default=100,
                         help="clients of a last run on /metrics, above the 40 threadpool threads (0: skip it)")
@@ -605,7 +685,8 @@ def main() -> None:
     use_wrk = args.loadgen == "wrk" or (args.loadgen == "auto" and shutil.which("wrk"))
     if args.loadgen == "wrk" and not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install wrk), or use --loadgen python")
-    variants = [v for v in args.variants.split(",") if v]
+    args.variants_defaulted = args.variants is None
+    variants = [v for v in (args.variants or ",".join(DEFAULT_VARIANTS)).split(",") if v]
     assert all(v in VARIANTS for v in variants), variants
     backends = [b for b in args.backends.split(",") if b]
     if "postgres" in backends and not common.postgres_reachable():
