@@ -5,7 +5,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from app.core.db import get_sessionmaker
+from app.core.db import get_read_engine
 
 router = APIRouter(tags=["health"])
 
@@ -35,5 +35,5 @@ async def readyz(request: Request) -> JSONResponse:
 
 
 def _ping_database() -> None:
-    with get_sessionmaker()() as session:
-        session.execute(text("SELECT 1"))
+    with get_read_engine().connect() as connection:  # a probe must not take SQLite's write lock
+        connection.execute(text("SELECT 1"))
