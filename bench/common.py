@@ -1,7 +1,7 @@
-"""What both benchmarks share: the machine description, throwaway databases, timing statistics, the JSON output.
+"""What the benchmarks share: the machine (GPU included), GPU sampling, throwaway databases, statistics, JSON output.
 
-Not a benchmark itself; bench/polling.py and bench/store_scale.py import it (they put bench/ on sys.path by
-being run as scripts: `.venv/bin/python bench/polling.py`).
+Not a benchmark itself; the scripts in bench/ import it (they put bench/ on sys.path by being run as scripts:
+`.venv/bin/python bench/polling.py`).
 """
 
 from __future__ import annotations
@@ -79,7 +79,61 @@ def machine() -> dict[str, Any]:
         info["postgres_client"] = out
     except (OSError, subprocess.SubprocessError):
         pass
+    gpus = _nvidia_smi("name,memory.total,driver_version")
+    if gpus:
+        info["gpus"] = gpus
     return info
+
+
+def _nvidia_smi(fields: str) -> list[str] | None:
+    """One CSV line per GPU from nvidia-smi, or None where there is no NVIDIA GPU (or no nvidia-smi)."""
+    try:
+        out = subprocess.run(["nvidia-smi", f"--query-gpu={fields}", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return [line.strip() for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else None
+
+
+class GpuSampler:
+    """Samples GPU 0's utilisation and memory every 100 ms while in the `with` block; a no-op without a GPU.
+
+    nvidia-smi's `utilization.gpu` is the share of time a kernel was running: it says whether the GPU waited
+    for input, not how well the kernels use it.
+    """
+
+    def __init__(self, interval_ms: int = 100) -> None:
+        self.interval_ms = interval_ms
+        self.samples: list[tuple[float, float]] = []
+        self._process: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> GpuSampler:
+        if _nvidia_smi("index") is not None:
+            self._process = subprocess.Popen(
+                ["nvidia-smi", "--id=0", "--query-gpu=utilization.gpu,memory.used", "--format=csv,noheader,nounits",
+                 f"--loop-ms={self.interval_ms}"], stdout=subprocess.PIPE, text=True)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        out, _ = self._process.communicate(timeout=10)
+        for line in out.splitlines():
+            try:
+                utilisation, memory = (float(v) for v in line.split(","))
+            except ValueError:
+                continue
+            self.samples.append((utilisation, memory))
+
+    def summary(self) -> dict[str, float] | None:
+        """Mean and median utilisation (%) and peak memory (MiB) over the block; None without a GPU."""
+        if not self.samples:
+            return None
+        utilisation = [u for u, _ in self.samples]
+        return {"samples": len(utilisation), "utilisation_mean_pct": round(statistics.fmean(utilisation), 1),
+                "utilisation_median_pct": statistics.median(utilisation),
+                "memory_peak_mib": max(m for _, m in self.samples)}
 
 
 def postgres_reachable() -> bool:

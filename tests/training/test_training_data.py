@@ -14,7 +14,9 @@ from worker.training.data import build_data, load_dataset
 from worker.training.cifar import read_cifar
 from worker.training.datasets import balanced_subset
 from worker.training.errors import TrainingError
-from worker.training.transforms import CIFAR_MEAN, CIFAR_STD
+from worker.training.transforms import CIFAR_MEAN, CIFAR_STD, random_crop_flip
+from flash.core.data.io.input_transform import create_device_input_transform_processor
+from flash.core.utilities.stages import RunningStage
 
 
 def test_reads_cifar10_python_pickles_row_major_chw(tmp_path):
@@ -170,22 +172,42 @@ def test_empty_class_folder_is_bad_dataset(tmp_path):
     assert error.value.type == "bad_dataset"
 
 
-def test_cifar_datamodule_yields_normalised_native_size_batches(cifar10_dir, make_spec):
+def test_cifar_datamodule_yields_uint8_batches_that_the_device_transform_normalises(cifar10_dir, make_spec):
     data = build_data(make_spec(trainer={"batch_size": 8}), data_dir=cifar10_dir, allow_downloads=False)
 
     assert data.class_names == CIFAR10_CLASSES and (data.num_train, data.num_val) == (80, 50)
     assert data.preprocess.image_size == 32 and data.preprocess.mean == CIFAR_MEAN
     batch = next(iter(data.datamodule.val_dataloader()))
-    images, targets = batch["input"], batch["target"]
-    assert images.shape == (8, 3, 32, 32) and images.dtype == torch.float32
     raw = read_cifar(cifar10_dir / "cifar-10-batches-py", "cifar10").val.images[0]
+    assert batch["input"].dtype == torch.uint8 and torch.equal(batch["input"][0], torch.from_numpy(raw))
+    images, targets = _on_device(data, RunningStage.VALIDATING, batch)
+    assert images.shape == (8, 3, 32, 32) and images.dtype == torch.float32
     expected = (torch.from_numpy(raw).float() / 255 - torch.tensor(CIFAR_MEAN)[:, None, None]) / torch.tensor(
         CIFAR_STD
     )[:, None, None]
     torch.testing.assert_close(images[0], expected)  # val: no augmentation, just to-tensor + normalise
     assert targets.dtype == torch.int64
-    train_images = next(iter(data.datamodule.train_dataloader()))["input"]
-    assert train_images.shape == (8, 3, 32, 32)
+    train_images, _ = _on_device(data, RunningStage.TRAINING, next(iter(data.datamodule.train_dataloader())))
+    assert train_images.shape == (8, 3, 32, 32) and train_images.dtype == torch.float32
+
+
+def test_random_crop_flip_gives_every_image_a_padded_crop_mirrored_half_the_time():
+    torch.manual_seed(0)
+    images = torch.randint(0, 256, (256, 3, 8, 8), dtype=torch.uint8)
+    padded = torch.nn.functional.pad(images, (2, 2, 2, 2))
+    out = random_crop_flip(images, padding=2)
+
+    offsets, mirrored = set(), 0
+    for i in range(len(images)):
+        matches = [(dy, dx, flip) for dy in range(5) for dx in range(5) for flip in (False, True)
+                   if torch.equal(padded[i, :, dy:dy + 8, dx:dx + 8].flip(2) if flip else
+                                  padded[i, :, dy:dy + 8, dx:dx + 8], out[i])]
+        assert matches, f"image {i} is no crop of its padded self"
+        dy, dx, flip = matches[0]
+        offsets.add((dy, dx))
+        mirrored += flip
+    assert len(offsets) == 25  # every offset of the 5 x 5 range occurs in 256 draws
+    assert 90 < mirrored < 166  # Binomial(256, 1/2): outside this about once in 10^4 runs
 
 
 def test_folder_datamodule_resizes_to_the_spec_image_size(tmp_path, make_spec):
@@ -196,6 +218,12 @@ def test_folder_datamodule_resizes_to_the_spec_image_size(tmp_path, make_spec):
     assert data.class_names == ["cat", "dog"] and data.preprocess.image_size == 24
     assert next(iter(data.datamodule.train_dataloader()))["input"].shape == (4, 3, 24, 24)
     assert next(iter(data.datamodule.val_dataloader()))["input"].shape == (2, 3, 24, 24)
+
+
+def _on_device(data, stage, batch):
+    """What Lightning's on_after_batch_transfer makes of a loader batch: Flash's device-side transform."""
+    transformed = create_device_input_transform_processor(stage, data.datamodule.input_transform)(batch)
+    return transformed["input"], transformed["target"]
 
 
 def _dataset_spec(name: str, **fields):
