@@ -4,7 +4,8 @@ What it measures
     The real API (`uvicorn app.main:app`, one process, as `flashjobs up` serves it; the reconciler loop off
     with FLASHJOBS_RECONCILE_IN_API=false so that nothing else runs in it) against a real database holding a
     running job with 50 epochs x 12 series (recorded through app.metrics.service.record_epoch: 600 rows) and
-    100 other jobs of the same size (bulk-inserted: 60,000 rows), plus the bundled redis-server.
+    100 other jobs of the same size (bulk-inserted: 60,000 rows; 50 running, 50 finished), plus the bundled
+    redis-server.
     A separate load-generator process (`wrk -t1`, or a small asyncio client where wrk is missing) keeps
     `--clients` connections (default 32) busy on one endpoint at a time, loopback only:
 
@@ -12,6 +13,12 @@ What it measures
         metrics        GET /v1/jobs/{id}/metrics                     (the full curves, 200, 24 kB)
         metrics_304    the same with If-None-Match: <its ETag>       (304, no body)
         since_last     GET /v1/jobs/{id}/metrics?since_epoch=<last>  (one epoch, 200)
+        metrics_many_running   each request the full curves of another of 50 running jobs, in turn: no two
+                       concurrent polls are for the same curve, so none can share a read (app/metrics/polling.py)
+        metrics_many_finished  the same over 50 finished jobs (answered from memory once cached)
+
+    The first three have all clients watching one job (a dashboard many people have open); the last two, every
+    client a different job.
 
     In `--rounds` rounds (default 2) of `--duration` seconds (default 2) per endpoint, each endpoint's ratio is
     taken against the /healthz slice of its own round, seconds earlier, and the median over rounds reported:
@@ -26,21 +33,19 @@ What it measures
     Backends: SQLite (the embedded default: a file in a temporary state dir) and Postgres (a throwaway
     database on 127.0.0.1:5432, dropped afterwards; skipped if no server answers).
 
-    Variants: `stock` is app/ as it is (plain `python -m uvicorn app.main:app`). The others start the same app
-    from this file with one candidate change patched in (VARIANT_FIXES and the _patch_* functions, each doing what
-    the change to app/ would do): immediate-reads (SQLite), release, pg-autocommit, pg-autocommit-pool,
-    pg-autocommit-pool-no-pre-ping, and (not default) pg-autocommit-pool-ttl.
+    Until 437f2b5 this script could also start the app with candidate changes patched in ("variants"); those
+    changes are all in app/ now, and docs/benchmarks.md keeps what each one measured.
 
 How to run
-    .venv/bin/python bench/polling.py                     # SQLite + Postgres, the default variants, ~5 min
-    .venv/bin/python bench/polling.py --rounds 3          # what docs/benchmarks.md reports, ~7 min
-    .venv/bin/python bench/polling.py --backends sqlite --variants stock --rounds 1   # a quick look
+    .venv/bin/python bench/polling.py                     # SQLite + Postgres, ~3 min
+    .venv/bin/python bench/polling.py --rounds 3          # what docs/benchmarks.md reports, ~4 min
+    .venv/bin/python bench/polling.py --backends sqlite --rounds 1   # a quick look
     `wrk` comes from Debian (`apt-get install wrk`); without it the asyncio client is used (`--loadgen python`;
     it spends a CPU core itself, so its absolute numbers are lower; ratios remain comparable).
 
 Output
     bench/results/polling.json (or --output NAME): machine, load average at start and end, config, and per
-    backend and variant the per-endpoint figures with every round. docs/benchmarks.md gives a run's figures.
+    backend the per-endpoint figures with every round. docs/benchmarks.md gives a run's figures.
 """
 
 import argparse
@@ -60,40 +65,21 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
-ENDPOINTS = ("healthz", "metrics", "metrics_304", "since_last")
-# Diagnostic variants: the same app with a candidate change patched in from this file (see _serve_variant),
-# so that each can be measured against `stock` (app/ as it is) without editing app/:
-#   immediate-reads   SQLite: read-only connections BEGIN IMMEDIATE again (what BEGIN IMMEDIATE on reads costs)
-#   release           valid_job ends its read (commit; read sessions keep loaded rows) before the route's own
-#                     threadpool hop, so no request holds a connection while it waits for a thread
-#   pg-autocommit     Postgres: the read engine runs each statement in AUTOCOMMIT (no BEGIN/ROLLBACK round trips)
-#   ...-pool          and pool_size=20, max_overflow=0 (no connection churn above 10 concurrent requests)
-#   ...-no-pre-ping   and no pool_pre_ping (no SELECT 1 round trip per checkout)
-#   ...-ttl           and a poll answered from a body checked less than TTL_S ago, without SQL (not proposed:
-#                     a poll may then be TTL_S stale; shows what is left when the database is out of the path)
-VARIANT_FIXES = {
-    "stock": (),
-    "immediate-reads": ("immediate",),
-    "release": ("release",),
-    "pg-autocommit": ("autocommit",),
-    "pg-autocommit-pool": ("autocommit", "pool"),
-    "pg-autocommit-pool-no-pre-ping": ("autocommit", "pool", "no_pre_ping"),
-    "pg-autocommit-pool-ttl": ("autocommit", "pool", "ttl"),
-}
-TTL_S = 0.5
+ENDPOINTS = ("healthz", "metrics", "metrics_304", "since_last", "metrics_many_running", "metrics_many_finished")
 OVERLOAD_HEALTHZ_TIMEOUT_S = 5.0
-VARIANTS = tuple(VARIANT_FIXES)
-DEFAULT_VARIANTS = ("stock", "immediate-reads", "release", "pg-autocommit", "pg-autocommit-pool",
-                    "pg-autocommit-pool-no-pre-ping")
-# "release" is shown on SQLite; the mechanism (a connection held across a thread hop) is the same on Postgres.
-DEFAULT_SKIP = {("postgres", "release")}
-SQLITE_ONLY = {"immediate-reads"}
-POSTGRES_ONLY = {v for v in VARIANTS if v.startswith("pg-")}
-FIXED_POOL = (20, 0)  # pool_size, max_overflow of the "pool" change
 
 WRK_SCRIPT = r"""
 local inm = os.getenv("BENCH_IF_NONE_MATCH")
 if inm ~= nil and inm ~= "" then wrk.headers["If-None-Match"] = inm end
+local paths = {}
+for p in string.gmatch(os.getenv("BENCH_PATHS") or "", "[^,]+") do table.insert(paths, p) end
+local i = 0
+if #paths > 0 then
+  request = function()
+    i = i % #paths + 1
+    return wrk.format(nil, paths[i])
+  end
+end
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -135,15 +121,19 @@ def seed(url: str, *, epochs: int, other_jobs: int) -> dict[str, Any]:
             jobs, _ = service.create_chain(session, steps=[spec] * (other_jobs + 1), loc=["body"])
             ids = [job.id for job in jobs]
         target, others = ids[0], ids[1:]
-        # The others: finished jobs with whole curves, bulk-inserted.
+        # The others: whole curves, bulk-inserted; half of them finished, half still running.
         now = utcnow()
+        finished, running = others[: len(others) // 2], others[len(others) // 2:]
         with Session(engine) as session, session.begin():
             rows = [{"job_id": job_id, "epoch": e, "split": s.split("_", 1)[0], "name": s.split("_", 1)[1],
                      "value": rng.random(), "attempt": 1, "recorded_at": now - timedelta(seconds=epochs - e)}
                     for job_id in others for e in range(epochs) for s in common.SERIES]
             session.execute(insert(Metric), rows)
-            session.execute(Job.__table__.update().where(Job.id.in_(others)).values(
-                status="succeeded", attempt=1, epochs_done=epochs, finished_at=now))
+            counts = dict(attempt=1, epochs_done=epochs, metric_rows=epochs * len(common.SERIES))
+            session.execute(Job.__table__.update().where(Job.id.in_(finished)).values(
+                status="succeeded", finished_at=now, **counts))
+            session.execute(Job.__table__.update().where(Job.id.in_(running)).values(
+                status="running", started_at=now, heartbeat_at=now, owner="bench-worker", **counts))
         # The target: claimed by a worker, every epoch recorded as the trainer records it.
         with Session(engine) as session, session.begin():
             assert service.claim(session, job_id=target, owner="bench-worker") is not None
@@ -161,141 +151,16 @@ def seed(url: str, *, epochs: int, other_jobs: int) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------- the server
 
 
-def _serve_variant(variant: str, port: int) -> None:
-    """Run the app with candidate changes patched in (diagnostics only; `stock` runs plain uvicorn instead).
-
-    Each patch does what the proposed change to app/ would do; docs/benchmarks.md gives the changes.
-    """
-    import uvicorn
-
-    fixes = set(VARIANT_FIXES[variant])
-    if fixes & {"immediate", "pool", "no_pre_ping"}:
-        _patch_make_engine(immediate_reads="immediate" in fixes, pool=FIXED_POOL if "pool" in fixes else None,
-                           pre_ping="no_pre_ping" not in fixes)
-    import app.main  # every app module imported: the patches below replace names where they were imported
-
-    if "autocommit" in fixes:
-        _patch_read_engine_autocommit()
-    if "ttl" in fixes:
-        _patch_poll_ttl(TTL_S)
-    if "release" in fixes:
-        _override_release_after_lookup(app.main.app)
-    uvicorn.run(app.main.app, host="127.0.0.1", port=port, log_level="warning")
-
-
-def _patch_make_engine(*, immediate_reads: bool, pool: tuple[int, int] | None, pre_ping: bool) -> None:
-    """make_engine, changed: SQLite transactions all BEGIN IMMEDIATE (immediate_reads), or Postgres with another
-    pool size and/or without pool_pre_ping."""
-    import app.core.db as db
-
-    stock_make_engine = db.make_engine
-
-    def make_engine(url: str):  # noqa: ANN202
-        if url.startswith("sqlite"):
-            engine = stock_make_engine(url)
-            if immediate_reads:
-                from sqlalchemy import event
-
-                for fn in list(engine.dispatch.begin):
-                    event.remove(engine, "begin", fn)
-
-                @event.listens_for(engine, "begin")
-                def _begin(conn):  # noqa: ANN001
-                    conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-            return engine
-        if pool is None and pre_ping:
-            return stock_make_engine(url)
-        from sqlalchemy import create_engine
-
-        size, overflow = pool or (10, 20)
-        return create_engine(url, pool_pre_ping=pre_ping, pool_size=size, max_overflow=overflow)
-
-    db.make_engine = make_engine
-
-
-def _patch_read_engine_autocommit() -> None:
-    """get_read_engine, changed: on Postgres, AUTOCOMMIT (each read statement commits by itself)."""
-    from functools import lru_cache
-
-    import app.core.db as db
-
-    stock = db.get_read_engine
-
-    @lru_cache
-    def get_read_engine():  # noqa: ANN202
-        engine = db.get_engine()
-        if engine.dialect.name == "postgresql":
-            return engine.execution_options(isolation_level="AUTOCOMMIT")
-        return stock()
-
-    for module in list(sys.modules.values()):
-        if getattr(module, "__name__", "").startswith("app.") and getattr(module, "get_read_engine", None) is stock:
-            module.get_read_engine = get_read_engine
-
-
-def _patch_poll_ttl(ttl_s: float) -> None:
-    """A poll within ttl_s of the last check of the same (job, names, since_epoch) is answered without SQL."""
-    import threading
-
-    from app.metrics.polling import curve_poller
-
-    checked: dict[tuple, tuple[float, Any]] = {}
-    lock = threading.Lock()
-    poll = curve_poller.poll
-
-    def poll_ttl(*, job_id: str, names: str | None, since_epoch: int | None):  # noqa: ANN202
-        key = (job_id, names, since_epoch)
-        with lock:
-            hit = checked.get(key)
-        if hit is not None and time.monotonic() - hit[0] < ttl_s:
-            return hit[1]
-        found = poll(job_id=job_id, names=names, since_epoch=since_epoch)
-        with lock:
-            checked[key] = (time.monotonic(), found)
-        return found
-
-    curve_poller.poll = poll_ttl
-
-
-def _override_release_after_lookup(fastapi_app) -> None:  # noqa: ANN001
-    """valid_job ends its read before returning, and read sessions keep loaded rows on commit: no request holds
-    a connection (on SQLite: a read snapshot) while it waits for the threadpool thread that runs its route."""
-    from fastapi import HTTPException
-    from sqlalchemy.orm import Session
-
-    from app.api.deps import ReadSessionDep, get_read_session, valid_job
-    from app.core.db import get_read_engine
-    from app.jobs.models import Job
-
-    def get_read_session_keeping_rows():  # noqa: ANN202
-        with Session(get_read_engine(), expire_on_commit=False) as session:
-            yield session
-
-    def valid_job_released(job_id: str, session: ReadSessionDep) -> Job:
-        job = session.get(Job, job_id)
-        if job is None:
-            raise HTTPException(status_code=404, detail=f"no job {job_id!r}")
-        session.commit()  # the row stays loaded; the connection goes back to the pool
-        return job
-
-    fastapi_app.dependency_overrides[get_read_session] = get_read_session_keeping_rows
-    fastapi_app.dependency_overrides[valid_job] = valid_job_released
-
-
 @contextmanager
-def api_server(*, url: str, variant: str, state_dir: Path, redis_url: str, log_path: Path):
+def api_server(*, url: str, state_dir: Path, redis_url: str, log_path: Path):
     port = common.free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1",
            "FLASHJOBS_DATABASE_URL": url, "FLASHJOBS_REDIS_URL": redis_url,
            "FLASHJOBS_RECONCILE_IN_API": "false", "FLASHJOBS_STATE_DIR": str(state_dir),
            "FLASHJOBS_ARTIFACT_DIR": str(state_dir / "artifacts"), "FLASHJOBS_DATA_DIR": str(state_dir / "data"),
            "FLASHJOBS_ALLOW_DOWNLOADS": "false"}
-    if variant == "stock":
-        cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
-               "--log-level", "warning"]
-    else:
-        cmd = [sys.executable, str(Path(__file__).resolve()), "_serve", "--variant", variant, "--port", str(port)]
+    cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
+           "--log-level", "warning"]
     log = log_path.open("ab")
     proc = subprocess.Popen(cmd, cwd=common.REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)
@@ -330,9 +195,16 @@ def api_server(*, url: str, variant: str, state_dir: Path, redis_url: str, log_p
 # ----------------------------------------------------------------------------------------------- load generators
 
 
-def run_wrk(url: str, *, clients: int, duration: float, headers: dict[str, str], script: Path) -> dict[str, Any]:
-    env = {**os.environ, "BENCH_IF_NONE_MATCH": headers.get("If-None-Match", "")}
-    cmd = ["wrk", "-t1", f"-c{clients}", f"-d{max(1, round(duration))}s", "--timeout", "10s", "-s", str(script), url]
+def run_wrk(urls: list[str], *, clients: int, duration: float, headers: dict[str, str],
+            script: Path) -> dict[str, Any]:
+    """wrk on one URL, or round-robin over several of the same server (BENCH_PATHS)."""
+    from urllib.parse import urlsplit
+
+    paths = [urlsplit(u).path + (f"?{urlsplit(u).query}" if urlsplit(u).query else "") for u in urls]
+    env = {**os.environ, "BENCH_IF_NONE_MATCH": headers.get("If-None-Match", ""),
+           "BENCH_PATHS": ",".join(paths) if len(paths) > 1 else ""}
+    cmd = ["wrk", "-t1", f"-c{clients}", f"-d{max(1, round(duration))}s", "--timeout", "10s", "-s", str(script),
+           urls[0]]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=duration + 60)
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
     if line is None:
@@ -345,9 +217,9 @@ def run_wrk(url: str, *, clients: int, duration: float, headers: dict[str, str],
             "max_ms": lat["max"] / 1000, "errors": raw["errors"], "bytes": raw["bytes"]}
 
 
-def run_python_loadgen(url: str, *, clients: int, duration: float, headers: dict[str, str]) -> dict[str, Any]:
+def run_python_loadgen(urls: list[str], *, clients: int, duration: float, headers: dict[str, str]) -> dict[str, Any]:
     """The asyncio client, in its own process so that it never shares the server's interpreter."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "_load", "--url", url, "--clients", str(clients),
+    cmd = [sys.executable, str(Path(__file__).resolve()), "_load", "--url", ",".join(urls), "--clients", str(clients),
            "--duration", str(duration), "--headers", json.dumps(headers)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
     if out.returncode != 0:
@@ -355,15 +227,20 @@ def run_python_loadgen(url: str, *, clients: int, duration: float, headers: dict
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _python_load(url: str, clients: int, duration: float, headers: dict[str, str],
+def _python_load(urls: str, clients: int, duration: float, headers: dict[str, str],
                  max_requests: int = 2_000_000) -> dict[str, Any]:
-    """N keep-alive HTTP/1.1 connections, each sending the next request when the last answer is read."""
+    """N keep-alive HTTP/1.1 connections, each sending the next request when the last answer is read; several
+    comma-separated URLs (of one server) are taken in turn."""
+    import itertools
     from urllib.parse import urlsplit
 
-    parts = urlsplit(url)
-    target = parts.path + (f"?{parts.query}" if parts.query else "")
     extra = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    request = f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n{extra}\r\n".encode()
+    requests = []
+    for url in urls.split(","):
+        parts = urlsplit(url)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        requests.append(f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n{extra}\r\n".encode())
+    next_request = itertools.cycle(requests).__next__
     latencies: list[float] = []
     errors = {"connect": 0, "read": 0, "status": 0}
     total_bytes = 0
@@ -377,7 +254,7 @@ def _python_load(url: str, clients: int, duration: float, headers: dict[str, str
             return
         while time.perf_counter() < deadline and len(latencies) < max_requests:
             t0 = time.perf_counter()
-            writer.write(request)
+            writer.write(next_request())
             try:
                 head = await reader.readuntil(b"\r\n\r\n")
                 status = int(head[9:12])
@@ -411,8 +288,8 @@ def _python_load(url: str, clients: int, duration: float, headers: dict[str, str
 # ----------------------------------------------------------------------------------------------- one run
 
 
-def endpoint_requests(base: str, job_id: str) -> dict[str, tuple[str, dict[str, str], int]]:
-    """Each endpoint's URL and headers, checked once by hand: (url, headers, expected status)."""
+def endpoint_requests(base: str, job_id: str) -> dict[str, tuple[list[str], dict[str, str], int]]:
+    """Each endpoint's URLs (several are taken in turn) and headers, checked once: (urls, headers, expected status)."""
     import httpx
 
     metrics = f"{base}/v1/jobs/{job_id}/metrics"
@@ -422,15 +299,24 @@ def endpoint_requests(base: str, job_id: str) -> dict[str, tuple[str, dict[str, 
     series = first.json()["series"]
     last = max(point["epoch"] for points in series.values() for point in points)
     since = f"{metrics}?since_epoch={last}"
+    # metrics_many_*: every request another job's whole curve, so no two concurrent polls can share a read: the
+    # cost of a poll when every client watches a different job.
+    def curves_of(status: str) -> list[str]:
+        jobs = httpx.get(f"{base}/v1/jobs", params={"status": status, "limit": 200}, timeout=10).json()["jobs"]
+        return [f"{base}/v1/jobs/{job['id']}/metrics" for job in jobs if job["id"] != job_id]
+
     reqs = {
-        "healthz": (f"{base}/healthz", {}, 200),
-        "metrics": (metrics, {}, 200),
-        "metrics_304": (metrics, {"If-None-Match": etag}, 304),
-        "since_last": (since, {}, 200),
+        "healthz": ([f"{base}/healthz"], {}, 200),
+        "metrics": ([metrics], {}, 200),
+        "metrics_304": ([metrics], {"If-None-Match": etag}, 304),
+        "since_last": ([since], {}, 200),
+        "metrics_many_running": (curves_of("running"), {}, 200),
+        "metrics_many_finished": (curves_of("succeeded"), {}, 200),
     }
-    for name, (url, headers, expected) in reqs.items():
-        got = httpx.get(url, headers=headers, timeout=10)
-        assert got.status_code == expected, (name, got.status_code, got.text[:200])
+    for name, (urls, headers, expected) in reqs.items():
+        for url in urls[:3]:
+            got = httpx.get(url, headers=headers, timeout=10)
+            assert got.status_code == expected, (name, got.status_code, got.text[:200])
     return reqs
 
 
@@ -511,16 +397,16 @@ class WriterProbe:
 
 def measure_server(base: str, pid: int, job_id: str, *, url: str, args: argparse.Namespace,
                    wrk_script: Path | None, pg_sessions: Any = None) -> dict[str, Any]:
-    """Rounds of healthz, metrics, metrics_304, since_last (each `duration` s): each ratio is taken against the
+    """Rounds of the ENDPOINTS (each `duration` s): each ratio is taken against the
     /healthz slice of its own round, seconds earlier, and the median over rounds reported."""
     import statistics
 
     import httpx
 
     reqs = endpoint_requests(base, job_id)
-    sizes = {name: len(httpx.get(u, headers=h, timeout=10).content) for name, (u, h, _) in reqs.items()}
+    sizes = {name: len(httpx.get(u[0], headers=h, timeout=10).content) for name, (u, h, _) in reqs.items()}
 
-    def load(target: str, headers: dict[str, str], clients: int, duration: float) -> dict[str, Any]:
+    def load(target: list[str], headers: dict[str, str], clients: int, duration: float) -> dict[str, Any]:
         cpu0 = server_cpu_s(pid)
         sessions0 = pg_sessions() if pg_sessions else None
         if wrk_script is not None:
@@ -593,7 +479,7 @@ def measure_server(base: str, pid: int, job_id: str, *, url: str, args: argparse
         # More clients than the 40 threadpool threads, on /metrics and on GET /v1/jobs/{id} (a JobDep route): does
         # the server keep answering? The last measurements on this server: a stalled one is stopped, not waited for.
         job_url = f"{base}/v1/jobs/{job_id}"
-        for name, (target, headers) in (("metrics", reqs["metrics"][:2]), ("job", (job_url, {}))):
+        for name, (target, headers) in (("metrics", reqs["metrics"][:2]), ("job", ([job_url], {}))):
             drain(base, timeout_s=OVERLOAD_HEALTHZ_TIMEOUT_S)
             res = load(target, headers, args.overload_clients, args.duration)
             t0 = time.perf_counter()
@@ -611,8 +497,7 @@ def measure_server(base: str, pid: int, job_id: str, *, url: str, args: argparse
     return out
 
 
-def run_backend(backend: str, variants: list[str], args: argparse.Namespace, wrk_script: Path | None,
-                tmp: Path) -> dict[str, Any]:
+def run_backend(backend: str, args: argparse.Namespace, wrk_script: Path | None, tmp: Path) -> dict[str, Any]:
     from app.core.embedded_redis import start_redis_server
 
     out: dict[str, Any] = {}
@@ -631,17 +516,11 @@ def run_backend(backend: str, variants: list[str], args: argparse.Namespace, wrk
         redis_port = common.free_port()
         redis_proc = start_redis_server(port=redis_port, data_dir=tmp / f"redis-{backend}")
         stack.callback(lambda: (redis_proc.terminate(), redis_proc.wait(timeout=10)))
-        for variant in variants:
-            if (backend == "postgres" and variant in SQLITE_ONLY) or (backend == "sqlite" and variant in POSTGRES_ONLY):
-                continue
-            if (backend, variant) in DEFAULT_SKIP and args.variants_defaulted:
-                continue
-            print(f"[{backend}/{variant}] {args.clients} clients, {args.duration:g} s per endpoint", flush=True)
-            with api_server(url=url, variant=variant, state_dir=tmp / f"state-{backend}",
-                            redis_url=f"redis://127.0.0.1:{redis_port}/0", log_path=tmp / f"api-{backend}.log") as (
-                    base, pid):
-                out[variant] = measure_server(base, pid, seeded["job_id"], url=url, args=args, wrk_script=wrk_script,
-                                              pg_sessions=pg_sessions)
+        print(f"[{backend}] {args.clients} clients, {args.duration:g} s per endpoint", flush=True)
+        with api_server(url=url, state_dir=tmp / f"state-{backend}", redis_url=f"redis://127.0.0.1:{redis_port}/0",
+                        log_path=tmp / f"api-{backend}.log") as (base, pid):
+            out["server"] = measure_server(base, pid, seeded["job_id"], url=url, args=args, wrk_script=wrk_script,
+                                           pg_sessions=pg_sessions)
     return out
 
 
@@ -651,21 +530,15 @@ def run_backend(backend: str, variants: list[str], args: argparse.Namespace, wrk
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="cmd")
-    serve = sub.add_parser("_serve")  # internal: a diagnostic variant of the server
-    serve.add_argument("--variant", choices=VARIANTS, required=True)
-    serve.add_argument("--port", type=int, required=True)
     load = sub.add_parser("_load")  # internal: the asyncio load generator
     load.add_argument("--url", required=True)
     load.add_argument("--clients", type=int, required=True)
     load.add_argument("--duration", type=float, required=True)
     load.add_argument("--headers", default="{}")
     parser.add_argument("--backends", default="sqlite,postgres")
-    parser.add_argument("--variants", default=None,
-                        help=f"comma-separated, from {', '.join(VARIANTS)} (SQLite-only ones are skipped for "
-                             "Postgres and the other way round)")
     parser.add_argument("--clients", type=int, default=32, help="concurrent connections")
     parser.add_argument("--duration", type=float, default=2.0, help="seconds of load per endpoint and round")
-    parser.add_argument("--rounds", type=int, default=2, help="rounds of healthz, metrics, metrics_304, since_last")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of all the endpoints")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of load on each endpoint first")
     parser.add_argument("--overload-clients", type=int, default=100,
                         help="clients of a last run on /metrics, above the 40 threadpool threads (0: skip it)")
@@ -675,9 +548,6 @@ def main() -> None:
     parser.add_argument("--output", default="polling", help="bench/results/<output>.json")
     args = parser.parse_args()
 
-    if args.cmd == "_serve":
-        _serve_variant(args.variant, args.port)
-        return
     if args.cmd == "_load":
         print(json.dumps(_python_load(args.url, args.clients, args.duration, json.loads(args.headers))))
         return
@@ -685,9 +555,6 @@ def main() -> None:
     use_wrk = args.loadgen == "wrk" or (args.loadgen == "auto" and shutil.which("wrk"))
     if args.loadgen == "wrk" and not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install wrk), or use --loadgen python")
-    args.variants_defaulted = args.variants is None
-    variants = [v for v in (args.variants or ",".join(DEFAULT_VARIANTS)).split(",") if v]
-    assert all(v in VARIANTS for v in variants), variants
     backends = [b for b in args.backends.split(",") if b]
     if "postgres" in backends and not common.postgres_reachable():
         print("no Postgres at 127.0.0.1:5432: skipping it", flush=True)
@@ -715,19 +582,16 @@ def main() -> None:
             wrk_script = tmp / "bench.lua"
             wrk_script.write_text(WRK_SCRIPT)
         for backend in backends:
-            payload["results"][backend] = run_backend(backend, variants, args, wrk_script, tmp)
+            payload["results"][backend] = run_backend(backend, args, wrk_script, tmp)
     payload["loadavg_end"] = common.loadavg()
     payload["runtime_s"] = round(time.perf_counter() - started, 1)
     path = common.write_results(args.output, payload)
 
     print(f"\nratio to /healthz (target >= 0.5); written to {path.relative_to(common.REPO)}")
     for backend, per in payload["results"].items():
-        for variant, res in per.items():
-            if variant == "seed":
-                continue
-            row = "  ".join(f"{n} {res['endpoints'][n]['ratio_to_healthz']:.2f}"
-                            for n in ("metrics", "metrics_304", "since_last"))
-            print(f"  {backend:8s} {variant:15s} healthz {res['baseline_rps']:8.1f} req/s   {row}")
+        res = per["server"]
+        row = "  ".join(f"{n} {res['endpoints'][n]['ratio_to_healthz']:.2f}" for n in ENDPOINTS[1:])
+        print(f"  {backend:8s} healthz {res['baseline_rps']:8.1f} req/s   {row}")
 
 
 if __name__ == "__main__":

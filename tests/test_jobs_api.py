@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import time
 from datetime import timedelta
 
 import pytest
@@ -238,6 +239,56 @@ def test_migrations_match_the_models(service_env):
     with get_engine().connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert diff == [], json.dumps([str(d) for d in diff])
+
+
+def test_reads_survive_the_database_dropping_every_connection(client, database_url, monkeypatch):
+    """As after a Postgres restart: pooled connections that sat idle are pinged and replaced, not handed out dead."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite has no server connections to lose")
+    import sqlalchemy as sa
+
+    from app.core import db
+    from tests.conftest import POSTGRES_ADMIN_URL
+
+    monkeypatch.setattr(db, "IDLE_BEFORE_PING_S", 0.05)
+    job_id = client.post("/v1/jobs", json=TRAIN).json()["id"]
+    assert client.get(f"/v1/jobs/{job_id}/metrics").status_code == 200  # the pools now hold open connections
+    database = database_url.rsplit("/", 1)[1]
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        dropped = conn.execute(sa.text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                       "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": database})
+        assert dropped.scalar() >= 1
+    admin.dispose()
+    time.sleep(0.1)  # longer than the idle threshold: the next checkout pings
+
+    assert client.get(f"/v1/jobs/{job_id}/metrics").status_code == 200
+    assert client.get(f"/v1/jobs/{job_id}").status_code == 200
+    assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 202
+
+
+def test_migration_0002_counts_the_metric_rows_of_existing_jobs(client):
+    from alembic import command
+    from sqlalchemy import text
+
+    from app.core.config import get_settings
+    from app.core.db import get_engine
+    from app.core.migrate import alembic_config, upgrade
+
+    url = get_settings().effective_database_url
+    jobs = [client.post("/v1/jobs", json=TRAIN).json()["id"] for _ in range(2)]
+    get_engine().dispose()
+    command.downgrade(alembic_config(url), "0001")
+    with get_engine().begin() as conn:  # rows written by a 0001 deployment
+        for epoch in range(3):
+            conn.execute(text("INSERT INTO metrics (job_id, epoch, split, name, value, attempt, recorded_at) "
+                              "VALUES (:job, :epoch, 'val', 'accuracy', 0.5, 1, :now)"),
+                         {"job": jobs[0], "epoch": epoch, "now": "2026-11-27 12:00:00"})
+    get_engine().dispose()
+    upgrade(url)
+    with get_engine().connect() as conn:
+        counts = dict(conn.execute(text("SELECT id, metric_rows FROM jobs")).all())
+    assert counts == {jobs[0]: 3, jobs[1]: 0}
 
 
 def test_preempted_attempts_do_not_count_towards_max_attempts(client):

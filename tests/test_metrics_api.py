@@ -76,6 +76,31 @@ def test_stale_attempt_cannot_write_and_rerecording_keeps_values(client):
     assert _record(job_id, 1, attempt=2, val_accuracy=0.6)
     series = client.get(f"/v1/jobs/{job_id}/metrics").json()["series"]["val_accuracy"]
     assert series == [{"epoch": 0, "value": 0.5}, {"epoch": 1, "value": 0.6}]
+    assert _metric_rows(job_id) == (2, 2)  # the re-report inserted nothing and counted nothing
+
+
+def _metric_rows(job_id: str) -> tuple[int, int]:
+    """(jobs.metric_rows, the rows actually in metrics) for one job."""
+    from sqlalchemy import func, select
+
+    from app.core.db import session_scope
+    from app.jobs.models import Job
+    from app.metrics.models import Metric
+
+    with session_scope() as session:
+        counted = session.scalar(select(func.count()).where(Metric.job_id == job_id))
+        return session.get(Job, job_id).metric_rows, counted
+
+
+def test_a_new_series_at_a_recorded_epoch_changes_the_etag(client):
+    job_id = _running_job(client)
+    _record(job_id, 0, val_accuracy=0.5)
+    _record(job_id, 1, val_accuracy=0.6)
+    etag = client.get(f"/v1/jobs/{job_id}/metrics").headers["etag"]
+    _record(job_id, 0, val_accuracy=0.5, val_f1=0.4)  # epoch 0 again, with one series it lacked
+    changed = client.get(f"/v1/jobs/{job_id}/metrics", headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.json()["series"]["val_f1"] == [{"epoch": 0, "value": 0.4}]
+    assert _metric_rows(job_id) == (3, 3)
 
 
 def _read_sse(client, url: str, headers: dict | None = None) -> list[tuple[str, str | None, dict]]:
@@ -139,3 +164,85 @@ def test_sse_unknown_job_and_bad_last_event_id(client):
     assert client.get("/v1/jobs/nope/metrics/stream").status_code == 404
     job_id = _running_job(client)
     assert client.get(f"/v1/jobs/{job_id}/metrics/stream", headers={"Last-Event-ID": "x"}).status_code == 422
+
+
+REVISION_READ = "SELECT jobs.status, jobs.metric_rows \nFROM jobs"  # the poller's check of a curve's revision
+SERIES_READ = "SELECT metrics.epoch, metrics.split"  # its read of the curve itself, on a cache miss
+
+
+def _answer_late(statement_start: str, seconds: float) -> list[float]:
+    """Delay the answer of every SQL read that starts so (after it ran); returns when each of them ran."""
+    from sqlalchemy import event
+
+    from app.core.db import get_engine
+
+    ran: list[float] = []
+
+    @event.listens_for(get_engine(), "after_cursor_execute")
+    def _delay(conn, cursor, statement, *args):  # noqa: ANN001
+        if statement.startswith(statement_start):
+            ran.append(time.monotonic())
+            time.sleep(seconds)
+
+    return ran
+
+
+def _poll(client, job_id: str) -> tuple[str, bytes]:
+    response = client.get(f"/v1/jobs/{job_id}/metrics")
+    assert response.status_code == 200
+    return response.headers["etag"], response.content
+
+
+def test_concurrent_polls_of_one_curve_share_reads(client):
+    job_id = _running_job(client)
+    _record(job_id, 0)
+    reads = _answer_late(REVISION_READ, 0.2)
+    barrier = threading.Barrier(20)
+    answers = []
+
+    def poll() -> None:
+        barrier.wait()
+        answers.append(_poll(client, job_id))
+
+    threads = [threading.Thread(target=poll) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(answers) == 20 and len(set(answers)) == 1
+    assert len(reads) <= 3  # one running, one queued behind it (and one more for a thread scheduled very late)
+
+
+def test_a_poll_never_takes_the_answer_of_a_read_that_began_before_it(client):
+    job_id = _running_job(client)
+    _record(job_id, 0)
+    reads = _answer_late(SERIES_READ, 0.3)
+    answers = {}
+    early = threading.Thread(target=lambda: answers.update(early=_poll(client, job_id)))
+    early.start()
+    while not reads:  # the early poll has read the curve in SQL and is on its way back
+        time.sleep(0.005)
+    _record(job_id, 1)
+    answers["late"] = _poll(client, job_id)
+    early.join(timeout=30)
+
+    def epochs(answer) -> list[int]:
+        return [point["epoch"] for point in json.loads(answer[1])["series"]["val_accuracy"]]
+
+    assert epochs(answers["early"]) == [0]  # it read before epoch 1 was recorded
+    assert epochs(answers["late"]) == [0, 1]  # began after: it must not share the early read
+
+
+def test_a_finished_curve_is_answered_without_sql_and_a_running_one_never(client):
+    job_id = _running_job(client)
+    _record(job_id, 0)
+    reads = _answer_late(REVISION_READ, 0)
+    for _ in range(3):
+        assert client.get(f"/v1/jobs/{job_id}/metrics").status_code == 200
+    assert len(reads) == 3  # running: every poll checks the revision
+    _finish(job_id)
+    first = client.get(f"/v1/jobs/{job_id}/metrics")
+    assert first.json()["status"] == "succeeded" and len(reads) == 4
+    again = client.get(f"/v1/jobs/{job_id}/metrics", headers={"If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304 and client.get(f"/v1/jobs/{job_id}/metrics").content == first.content
+    assert len(reads) == 4  # final: nothing can change it, so no more SQL

@@ -28,6 +28,8 @@ class Job(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     epochs_done: Mapped[int] = mapped_column(Integer, default=0)
+    # Rows in `metrics` for this job, kept by record_epoch in the same transaction: a curve's revision.
+    metric_rows: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     max_epochs: Mapped[int] = mapped_column(Integer)
     error_type: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)

@@ -1,39 +1,87 @@
 """The poll path of GET /v1/jobs/{id}/metrics: an ETag from the curve's revision, and a cache of bodies.
 
 A recorded value never changes (record_epoch inserts ON CONFLICT DO NOTHING), so a job's curve changes exactly
-when its status or its number of metric rows does. That pair, one statement by primary key with an index-only
-count, is the curve's revision: an unchanged poll costs only that, and many clients polling one job share one
-serialised body instead of each re-reading and re-encoding the whole curve.
+when its status or its number of metric rows does. That pair, one primary-key read of the job row (record_epoch
+keeps `jobs.metric_rows` in the transaction that inserts the rows), is the curve's revision: an unchanged poll
+costs only that, whatever the curve's length, and many clients polling one job share one serialised body
+instead of each re-reading and re-encoding the whole curve.
+
+Polls of the same curve that arrive while its read is running share the next read, which starts after they all
+arrived: each answer is as fresh as if the poll had read alone, and N clients polling one job cost at most one
+read in flight and one thread hop per read, not per poll (bench/polling.py: the thread hop and the revision
+read, not the HTTP work, were what /metrics paid over /healthz).
 """
 
+import asyncio
 import hashlib
 import json
 import threading
 from collections import OrderedDict
 
-from sqlalchemy import bindparam, func, select
+from starlette.concurrency import run_in_threadpool
+
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.core.db import get_read_engine
 from app.jobs.models import Job
-from app.metrics.models import Metric
+from app.jobs.schemas import FINAL_STATUSES
 from app.metrics.service import get_series
 
-_ROWS = select(func.count()).where(Metric.job_id == Job.id).correlate(Job).scalar_subquery()
-_REVISION = select(Job.status, _ROWS).where(Job.id == bindparam("job_id"))
+_REVISION = select(Job.status, Job.metric_rows).where(Job.id == bindparam("job_id"))
+
+
+Answer = tuple[str, bytes] | None  # (ETag, JSON body), or None: no such job
 
 
 class CurvePoller:
-    """Answers metric polls from a bounded cache that is checked against the curve's revision every time."""
+    """Answers metric polls from a bounded cache that is checked against the curve's revision every time.
+
+    `poll` runs on the event loop; only the SQL read goes to a worker thread, and one read serves every poll
+    that joined it before it started.
+    """
 
     def __init__(self, max_entries: int = 1024) -> None:
         self._cache: OrderedDict[tuple, tuple[tuple, str, bytes]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the cache is written from worker threads
         self._max_entries = max_entries
+        # Per curve (event-loop state, no lock): the read in progress, and the one that starts when it ends.
+        self._running: dict[tuple, asyncio.Task[Answer]] = {}
+        self._queued: dict[tuple, asyncio.Task[Answer]] = {}
 
-    def poll(self, *, job_id: str, names: str | None, since_epoch: int | None) -> tuple[str, bytes] | None:
+    async def poll(self, *, job_id: str, names: str | None, since_epoch: int | None) -> Answer:
         """(ETag, JSON body) of the curve as it is now; None if there is no such job."""
         key = (job_id, names, since_epoch)
+        with self._lock:
+            hit = self._cache.get(key)
+        # A job in a final status takes no more metrics (record_epoch is fenced to running attempts) and never
+        # changes status again: its cached answer cannot go stale, and needs no SQL.
+        if hit is not None and hit[0][0] in FINAL_STATUSES:
+            return hit[1], hit[2]
+        read = self._queued.get(key)  # a read that has not started yet: share it
+        if read is None:
+            ahead = self._running.get(key)  # it may have started before this poll came: queue behind it
+            read = asyncio.create_task(self._read_after(ahead, key))
+            read.add_done_callback(_retrieve_error)
+            (self._queued if ahead is not None else self._running)[key] = read
+        # shield: a poll whose client goes away must not cancel the read that others wait for
+        return await asyncio.shield(read)
+
+    async def _read_after(self, ahead: asyncio.Task[Answer] | None, key: tuple) -> Answer:
+        me = asyncio.current_task()
+        assert me is not None
+        if ahead is not None:
+            await asyncio.wait([ahead])
+            del self._queued[key]  # starting: polls from now on queue behind this read
+            self._running[key] = me
+        try:
+            return await run_in_threadpool(self._read, key)
+        finally:
+            if self._running.get(key) is me:
+                del self._running[key]
+
+    def _read(self, key: tuple) -> Answer:
+        job_id, names, since_epoch = key
         with get_read_engine().connect() as conn:
             row = conn.execute(_REVISION, {"job_id": job_id}).first()
             if row is None:
@@ -44,6 +92,8 @@ class CurvePoller:
                 if hit is not None and hit[0] == revision:
                     self._cache.move_to_end(key)
                     return hit[1], hit[2]
+            # On Postgres (AUTOCOMMIT reads) this may see rows newer than `revision`: the body is then ahead of its
+            # ETag, and the next poll re-sends it under the newer one. Never behind, so nothing is missed.
             wanted = {name.strip() for name in names.split(",") if name.strip()} if names else None
             series = get_series(Session(bind=conn), job_id=job_id, names=wanted, since_epoch=since_epoch)
         body = json.dumps({"job_id": job_id, "status": row.status, "series": series}, separators=(",", ":")).encode()
@@ -58,6 +108,14 @@ class CurvePoller:
     def clear(self) -> None:
         with self._lock:
             self._cache.clear()
+        self._running.clear()
+        self._queued.clear()
+
+
+def _retrieve_error(read: asyncio.Task[Answer]) -> None:
+    """Mark a failed read's error as seen: every poll that awaited it got it; none left is no leak."""
+    if not read.cancelled():
+        read.exception()
 
 
 curve_poller = CurvePoller()

@@ -35,12 +35,17 @@ def record_epoch(session: Session, *, job_id: str, attempt: int, epoch: int, val
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     stmt = dialect.insert(Metric).values(rows)
     # A resumed attempt re-reports epochs from its checkpoint (identical values): a recorded value never changes.
-    session.execute(stmt.on_conflict_do_nothing(index_elements=["job_id", "epoch", "split", "name"]))
+    stmt = stmt.on_conflict_do_nothing(index_elements=["job_id", "epoch", "split", "name"])
+    # RETURNING lists the rows actually inserted (rowcount is -1 for this statement under psycopg).
+    inserted = len(session.execute(stmt.returning(Metric.epoch)).all())
     job = session.get(Job, job_id, populate_existing=True)
     assert job is not None
+    changes: dict = {"metric_rows": Job.metric_rows + inserted} if inserted else {}
     if epoch + 1 >= job.epochs_done:
-        session.execute(update(Job).where(Job.id == job_id).values(
-            epochs_done=epoch + 1, latest_metrics={**job.latest_metrics, **{k: float(v) for k, v in values.items()}}))
+        changes.update(epochs_done=epoch + 1,
+                       latest_metrics={**job.latest_metrics, **{k: float(v) for k, v in values.items()}})
+    if changes:
+        session.execute(update(Job).where(Job.id == job_id).values(**changes))
     return True
 
 

@@ -31,8 +31,8 @@ async def get_metrics(
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Curves by series name `{split}_{metric}`; an unchanged poll with If-None-Match answers 304."""
-    # All SQL in one thread hop, with no session held while the request waits (see app/metrics/polling.py).
-    found = await run_in_threadpool(curve_poller.poll, job_id=job_id, names=names, since_epoch=since_epoch)
+    # Reads are shared between concurrent polls and a finished curve comes from memory (app/metrics/polling.py).
+    found = await curve_poller.poll(job_id=job_id, names=names, since_epoch=since_epoch)
     if found is None:
         return JSONResponse({"detail": f"no job {job_id!r}"}, status_code=404)
     etag, body = found
