@@ -51,8 +51,9 @@ def _wait_for_worker(log: Path, timeout_s: float = 120) -> None:
     raise RuntimeError(f"the worker did not get ready; see {log}")
 
 
-def wait_final(api_url: str, job_id: str, *, poll_s: float = 0.05, timeout_s: float = 3600) -> tuple[dict, float]:
-    """Poll the job until it ends; (job, monotonic time it was first seen ended)."""
+def wait_final(api_url: str, job_id: str, *, poll_s: float = 0.5, timeout_s: float = 3600) -> tuple[dict, float]:
+    """Poll the job until it ends; (job, monotonic time it was first seen ended). Slow polls: the poller's own
+    requests take CPU from training on a small machine; read when it ended from `finished_at` instead."""
     deadline = time.monotonic() + timeout_s
     with httpx.Client(base_url=api_url, timeout=10) as client:
         while time.monotonic() < deadline:

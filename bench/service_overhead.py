@@ -2,7 +2,8 @@
 
 What it measures
     Service: `flashjobs up` (API, bundled Redis, one warm Celery worker, SQLite), then HTTP POST /v1/jobs and
-    polling until it has succeeded; wall time from the POST to the first poll that sees `succeeded`. The
+    polling (every 0.5 s: faster polls took measurable CPU from training) until it has succeeded; wall time from
+    the POST to the job's `finished_at` (set when its artifacts are registered; one machine, one clock). The
     worker runs the job in a fresh process (imports torch and Flash), heartbeats, writes every epoch to SQL
     and Redis, and registers the artifacts.
     Direct: the same spec, data and code (worker.training.recipe.run) in a fresh Python process with a reporter
@@ -12,6 +13,9 @@ What it measures
     the overhead: the service's fixed per-job cost is the child's imports); and mean per-epoch training time
     (train_epoch_seconds) service / direct.
     Runs alternate direct, service, direct, service; each figure is the best of its runs (least disturbed).
+    Also: training images/s (images x epochs / the sum of train_epoch_seconds), and on a GPU its utilisation
+    and peak memory while each run trains (nvidia-smi, sampled every 100 ms). The job takes the GPU whenever
+    torch sees one (worker.training.recipe), so on a GPU machine this measures the GPU path.
 
 How to run
     .venv/bin/python bench/service_overhead.py                   # ~6 min on 2 CPU cores
@@ -26,12 +30,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import loadavg, machine, write_results  # noqa: E402
+from common import GpuSampler, loadavg, machine, write_results  # noqa: E402
 from service import running_service, wait_final  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,22 +72,25 @@ Path(out).write_text(json.dumps({"run_s": time.monotonic() - start, "epochs": re
 def run_direct(spec: dict, data_dir: Path, work_dir: Path) -> dict:
     out = work_dir / "direct.json"
     start = time.monotonic()
-    subprocess.run([sys.executable, "-c", DIRECT, json.dumps(spec), str(data_dir), str(work_dir), str(out)],
-                   cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with GpuSampler() as gpu:
+        subprocess.run([sys.executable, "-c", DIRECT, json.dumps(spec), str(data_dir), str(work_dir), str(out)],
+                       cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.monotonic() - start
     result = json.loads(out.read_text())
     epoch_s = [v["train_epoch_seconds"] for v in result["epochs"].values()]
-    return {"wall_s": wall, "run_s": result["run_s"], "epoch_s": epoch_s}
+    return {"wall_s": wall, "run_s": result["run_s"], "epoch_s": epoch_s, "gpu": gpu.summary()}
 
 
 def run_service(api_url: str, spec: dict) -> dict:
-    start = time.monotonic()
-    job = httpx.post(f"{api_url}/v1/jobs", json=spec, timeout=30).json()
-    job, seen = wait_final(api_url, job["id"])
+    start = time.time()  # the API's clock too (one machine): the job's finished_at ends the measurement
+    with GpuSampler() as gpu:
+        job = httpx.post(f"{api_url}/v1/jobs", json=spec, timeout=30).json()
+        job, _ = wait_final(api_url, job["id"])
     assert job["status"] == "succeeded", job
+    finished = datetime.fromisoformat(job["finished_at"]).timestamp()
     series = httpx.get(f"{api_url}/v1/jobs/{job['id']}/metrics", params={"names": "train_epoch_seconds"},
                        timeout=30).json()["series"]["train_epoch_seconds"]
-    return {"wall_s": seen - start, "epoch_s": [p["value"] for p in series]}
+    return {"wall_s": finished - start, "epoch_s": [p["value"] for p in series], "gpu": gpu.summary()}
 
 
 def main() -> None:
@@ -91,6 +99,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--cifar-stem", action="store_true", help="the default recipe's stem (15x the CPU work)")
+    parser.add_argument("--output", default="service_overhead", help="bench/results/<output>.json")
     args = parser.parse_args()
     from app.synthetic_data import write_cifar10
 
@@ -121,10 +130,13 @@ def main() -> None:
         "wall_service_over_direct_run_only": round(best("service", "wall_s") / best("direct", "run_s"), 3),
         "epoch_service_over_direct": round(best_epoch("service") / best_epoch("direct"), 3),
     }
-    print(json.dumps(ratios, indent=2))
-    path = write_results("service_overhead", {
+    images = args.train_per_class * 10
+    train_images_per_s = {kind: round(images / best_epoch(kind), 1) for kind in runs}
+    print(json.dumps({**ratios, "train_images_per_s": train_images_per_s}, indent=2))
+    path = write_results(args.output, {
         "machine": machine(), "loadavg_start": start_load, "loadavg_end": loadavg(), "target_ratio": 1.05,
-        "config": {**vars(args), "images": args.train_per_class * 10, "spec": spec}, "ratios": ratios, "runs": runs})
+        "config": {**vars(args), "images": images, "spec": spec}, "ratios": ratios,
+        "train_images_per_s": train_images_per_s, "runs": runs})
     print(f"wrote {path}")
 
 

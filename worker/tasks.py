@@ -58,6 +58,7 @@ def supervise(*, job_id: str, attempt: int, settings: Settings) -> None:
         while True:
             try:
                 returncode = child.wait(timeout=settings.heartbeat_s)
+                _kill_group(child.pid)  # what the attempt left behind: its DataLoader workers (run_attempt.exit_now)
                 break
             except subprocess.TimeoutExpired:
                 pass
@@ -77,6 +78,13 @@ def supervise(*, job_id: str, attempt: int, settings: Settings) -> None:
             if status == "cancelling":
                 _signal_once(child, signal.SIGUSR1, signalled)
     _record_outcome(job_id=job_id, attempt=attempt, returncode=returncode, settings=settings)
+
+
+def _kill_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass  # nothing left
 
 
 def _signal_once(child: subprocess.Popen[bytes], signum: int, signalled: set[int]) -> None:
