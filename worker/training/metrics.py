@@ -9,10 +9,35 @@ from torch import nn
 
 from worker.training import compat  # noqa: F401  (before lightning/flash)
 import pytorch_lightning as pl
-from torchmetrics import MeanMetric
+from torchmetrics import Metric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, MulticlassF1Score
 
 from worker.training.reporter import Reporter
+
+
+CANCEL_CHECK_STRIDE = 8  # batches between cancel checks in multi-GPU runs (single-device runs check every batch)
+
+
+class WeightedMean(Metric):
+    """The mean of batch values weighted by batch size, summed across DDP ranks.
+
+    torchmetrics' MeanMetric checks every update for NaN with `if nans.any()`, which waits for the GPU at every
+    batch; this one only adds on the device.
+    """
+
+    full_state_update = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_state("total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("weight", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, value: torch.Tensor, weight: int) -> None:
+        self.total += value.detach().double() * weight
+        self.weight += weight
+
+    def compute(self) -> torch.Tensor:
+        return self.total / self.weight
 
 
 class SplitMetrics(nn.Module):
@@ -20,23 +45,25 @@ class SplitMetrics(nn.Module):
 
     def __init__(self, num_classes: int, f1_average: str):
         super().__init__()
+        # validate_args=False: the checks (torch.unique of every batch's targets) wait for the GPU at every batch;
+        # our inputs are a softmax and targets the loader numbered from the dataset's own classes.
         self.scores = nn.ModuleDict(
             {
                 # micro accuracy: the share of images classified correctly.
-                "accuracy": MulticlassAccuracy(num_classes, average="micro"),
-                "f1": MulticlassF1Score(num_classes, average=f1_average),
+                "accuracy": MulticlassAccuracy(num_classes, average="micro", validate_args=False),
+                "f1": MulticlassF1Score(num_classes, average=f1_average, validate_args=False),
                 # Exact (unbinned) one-vs-rest AUROC: keeps the epoch's probabilities (N x classes floats,
                 # 20 MB for CIFAR-100's training set); binned thresholds would only approximate it.
-                "auroc": MulticlassAUROC(num_classes, average="macro"),
+                "auroc": MulticlassAUROC(num_classes, average="macro", validate_args=False),
             }
         )
-        self.loss = MeanMetric()
+        self.loss = WeightedMean()
 
     def update(self, logits: torch.Tensor, targets: torch.Tensor, loss: torch.Tensor) -> None:
         probabilities = logits.float().softmax(dim=-1)
         for score in self.scores.values():
             score.update(probabilities, targets)
-        self.loss.update(loss.detach().float(), weight=len(targets))  # batch mean, weighted by its size
+        self.loss.update(loss, weight=len(targets))  # batch mean, weighted by its size
 
     def compute(self) -> dict[str, float]:
         """The epoch's values (synced across DDP ranks by torchmetrics); undefined ones (NaN) are left out."""
@@ -104,9 +131,11 @@ class EpochMetrics(pl.Callback):
         if trainer.is_global_zero and self._last_batch_end - self._last_progress >= self.progress_every_s:
             self._report_progress(trainer, batch_idx + 1)
             self._last_progress = self._last_batch_end
-        # Any rank's cancel request stops all ranks (they must leave the loop together).
-        if trainer.strategy.reduce_boolean_decision(self.reporter.should_stop(), all=False):
-            self._cancel(trainer)
+        # Any rank's cancel request stops all ranks (they must leave the loop together). Across ranks that is a
+        # collective whose answer the CPU must wait for: every CANCEL_CHECK_STRIDE batches, at the same batch on all.
+        if trainer.world_size == 1 or batch_idx % CANCEL_CHECK_STRIDE == 0:
+            if trainer.strategy.reduce_boolean_decision(self.reporter.should_stop(), all=False):
+                self._cancel(trainer)
 
     def _report_progress(self, trainer: pl.Trainer, batches_done: int) -> None:
         elapsed = self._last_batch_end - self._epoch_start
