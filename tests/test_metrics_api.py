@@ -246,3 +246,27 @@ def test_a_finished_curve_is_answered_without_sql_and_a_running_one_never(client
     again = client.get(f"/v1/jobs/{job_id}/metrics", headers={"If-None-Match": first.headers["etag"]})
     assert again.status_code == 304 and client.get(f"/v1/jobs/{job_id}/metrics").content == first.content
     assert len(reads) == 4  # final: nothing can change it, so no more SQL
+
+
+def test_a_failed_read_fails_only_the_polls_that_shared_it(client, monkeypatch):
+    import pytest
+    from sqlalchemy.exc import OperationalError
+
+    from app.metrics.polling import curve_poller
+
+    job_id = _running_job(client)
+    _record(job_id, 0)
+    real_read = curve_poller._read
+    failures = iter([OperationalError("SELECT", {}, Exception("database went away"))])
+
+    def read_failing_once(key):  # noqa: ANN001
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        return real_read(key)
+
+    monkeypatch.setattr(curve_poller, "_read", read_failing_once)
+    with pytest.raises(OperationalError):
+        client.get(f"/v1/jobs/{job_id}/metrics")
+    assert not curve_poller._running and not curve_poller._queued  # nothing left waiting on the failed read
+    assert client.get(f"/v1/jobs/{job_id}/metrics").status_code == 200
