@@ -2,9 +2,9 @@
 
 Loader workers only turn each image into a uint8 tensor of the final size; the random crop, the flip and the
 normalisation run once per batch on the training device (Flash applies `per_batch_transform_on_device` in
-Lightning's `on_after_batch_transfer`). Per sample on the CPU, those three cost ~0.9 ms an image (bench/
-input_pipeline.py), which bounds a GPU at ~1,100 images/s per loader core; batched on the device they cost
-almost nothing, and uint8 batches are a quarter of the bytes to pin and copy.
+Lightning's `on_after_batch_transfer`). Per sample on the CPU those three cost ~0.6 ms an image (with the
+decode, ~1,100 images/s per loader core: a bound for a GPU); batched they cost ~1.1 ms per 128 images on a CPU
+core (docs/benchmarks.md, Input pipeline), and uint8 batches are a quarter of the bytes to pin and copy.
 """
 
 import functools
