@@ -142,6 +142,15 @@ def postgres_reachable() -> bool:
         return sock.connect_ex(("127.0.0.1", 5432)) == 0
 
 
+def reachable_backends(spec: str) -> list[str]:
+    """The comma-separated backends of `spec` ("sqlite,postgres"), without Postgres where none answers."""
+    backends = [b for b in spec.split(",") if b]
+    if "postgres" in backends and not postgres_reachable():
+        print("no Postgres at 127.0.0.1:5432: skipping it", flush=True)
+        backends.remove("postgres")
+    return backends
+
+
 def create_postgres_database(prefix: str) -> tuple[str, str]:
     """A fresh database on the local server; returns (url, name). Drop it with drop_postgres_database."""
     import sqlalchemy as sa

@@ -555,10 +555,7 @@ def main() -> None:
     use_wrk = args.loadgen == "wrk" or (args.loadgen == "auto" and shutil.which("wrk"))
     if args.loadgen == "wrk" and not shutil.which("wrk"):
         sys.exit("wrk is not installed (apt-get install wrk), or use --loadgen python")
-    backends = [b for b in args.backends.split(",") if b]
-    if "postgres" in backends and not common.postgres_reachable():
-        print("no Postgres at 127.0.0.1:5432: skipping it", flush=True)
-        backends.remove("postgres")
+    backends = common.reachable_backends(args.backends)
 
     payload: dict[str, Any] = {
         "benchmark": "polling",

@@ -20,9 +20,8 @@ What it measures
         series_names             get_series(job, names={val_accuracy, val_loss}) (200 points)
         series_since             get_series(job, since_epoch=95)                 (60 points)
         epochs_after             app.metrics.service.epochs_after(job, after_epoch=95)  (what SSE reads)
-    and candidate fixes, bench-local copies checked to give the same answers:
-        page_deep_rowvalue, page_deep_status_rowvalue   list_jobs with the cursor as `(created_at, id) < (c, i)`
-        series_names_in_sql                              get_series with the names filter in SQL
+    (Until 13dd666 it also timed bench-local copies of two candidate fixes, the row-value cursor and the names
+    filter in SQL, and by default tried the (status, created_at, id) index; all three are in app/ since 890c31a.)
 
     Curve reads rotate over 200 random jobs. Each query runs `--calls` times (or `--max-seconds`, whichever
     first) after two warm-up calls; median and p99 are reported; the figure of merit is large/small of the
@@ -31,9 +30,8 @@ What it measures
     and timed bare through the DBAPI ("sql only": no ORM), because the ORM's constant few milliseconds per call
     hide what grows with the table.
 
-    Then, at the large size, the candidate index change is applied as a migration would
-    (`--extra-index`, `--drop-index`; default: CREATE INDEX ix_jobs_status_created ON jobs (status, created_at,
-    id), DROP INDEX ix_jobs_status) and everything is timed and explained again.
+    To try an index change, `--extra-index name:table:cols` and/or `--drop-index name` apply it at the large size
+    as a migration would, and everything is timed and explained again (default: none).
 
     Loading is a benchmark-only bulk path (not the service's): jobs through SQLAlchemy Core executemany,
     metrics through the DBAPI executemany (SQLite, 1,000-job transactions, cache_size 1 GiB on the loading
@@ -71,9 +69,6 @@ EPOCHS = 100
 SERIES_SAMPLE = 200  # curve reads rotate over this many random jobs
 T0 = datetime(2025, 1, 1)  # job i is created at T0 + i * 7 minutes (newest last): the table grows with newer jobs
 STATUS_WEIGHTS = {"succeeded": 85, "failed": 7, "cancelled": 5, "running": 1, "queued": 1.5, "waiting": 0.5}
-# The candidate index change, as a migration would make it: a (status, created_at, id) index replaces (status).
-DEFAULT_EXTRA_INDEXES = ["ix_jobs_status_created:jobs:status,created_at,id"]
-DEFAULT_DROP_INDEXES = ["ix_jobs_status"]
 
 
 # ----------------------------------------------------------------------------------------------- the data
@@ -215,53 +210,6 @@ def grow(engine, backend: str, start: int, stop: int, rng: random.Random,  # noq
 # ----------------------------------------------------------------------------------------------- the queries
 
 
-def list_jobs_rowvalue(session, *, status: str | None, kind: str | None, limit: int,  # noqa: ANN001
-                       cursor: str | None):  # noqa: ANN201
-    """app.jobs.service.list_jobs with the cursor predicate written as a row value, the candidate fix:
-    `(created_at, id) < (:c, :i)` is a range on ix_jobs_created for both SQLite (3.15+) and Postgres, where
-    `created_at < :c OR (created_at = :c AND id < :i)` makes both walk the index from the newest row."""
-    from sqlalchemy import select, tuple_
-
-    from app.jobs.models import Job
-    from app.jobs.service import decode_cursor, encode_cursor
-
-    query = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
-    if status:
-        query = query.where(Job.status == status)
-    if kind:
-        query = query.where(Job.kind == kind)
-    if cursor:
-        created_at, job_id = decode_cursor(cursor)
-        query = query.where(tuple_(Job.created_at, Job.id) < tuple_(created_at, job_id))
-    rows = list(session.scalars(query))
-    if len(rows) <= limit:
-        return rows, None
-    last = rows[limit - 1]
-    return rows[:limit], encode_cursor(last.created_at, last.id)
-
-
-def get_series_sql_names(session, *, job_id: str, names: set[str] | None = None,  # noqa: ANN001
-                         since_epoch: int | None = None) -> dict[str, list[dict[str, float | int]]]:
-    """app.metrics.service.get_series with the names filter in SQL (a candidate): the stock one fetches every
-    series of the job and drops the unwanted ones in Python."""
-    from collections import defaultdict
-
-    from sqlalchemy import select, tuple_
-
-    from app.metrics.models import Metric
-    from app.metrics.service import split_series_name
-
-    query = select(Metric.epoch, Metric.split, Metric.name, Metric.value).where(Metric.job_id == job_id)
-    if since_epoch is not None:
-        query = query.where(Metric.epoch >= since_epoch)
-    if names is not None:
-        query = query.where(tuple_(Metric.split, Metric.name).in_([split_series_name(n) for n in sorted(names)]))
-    series: dict[str, list[dict[str, float | int]]] = defaultdict(list)
-    for epoch, split, name, value in session.execute(query.order_by(Metric.epoch)):
-        series[f"{split}_{name}"].append({"epoch": epoch, "value": value})
-    return dict(series)
-
-
 def queries(all_jobs: list[dict[str, Any]], rng: random.Random) -> dict[str, Any]:
     """name -> callable(session, i) calling the service function the route calls."""
     from app.jobs import service as jobs
@@ -272,9 +220,8 @@ def queries(all_jobs: list[dict[str, Any]], rng: random.Random) -> dict[str, Any
     deep_cursor = jobs.encode_cursor(deep["created_at"], deep["id"])
     sample = [j["id"] for j in rng.sample(all_jobs, min(SERIES_SAMPLE, len(all_jobs)))]
 
-    def lister(status: str | None = None, kind: str | None = None, cursor: str | None = None,  # noqa: ANN202
-               fn: Any = jobs.list_jobs):
-        return lambda s, _i: fn(s, status=status, kind=kind, limit=50, cursor=cursor)
+    def lister(status: str | None = None, kind: str | None = None, cursor: str | None = None):  # noqa: ANN202
+        return lambda s, _i: jobs.list_jobs(s, status=status, kind=kind, limit=50, cursor=cursor)
 
     return {
         "list_first_page": lister(),
@@ -285,14 +232,9 @@ def queries(all_jobs: list[dict[str, Any]], rng: random.Random) -> dict[str, Any
         "list_status_kind_rare": lister(status="failed", kind="finetune"),
         "page_deep": lister(cursor=deep_cursor),
         "page_deep_status": lister(status="succeeded", cursor=deep_cursor),
-        # the candidate fix for the cursor predicate (bench-local copy of list_jobs; same answers, checked)
-        "page_deep_rowvalue": lister(cursor=deep_cursor, fn=list_jobs_rowvalue),
-        "page_deep_status_rowvalue": lister(status="succeeded", cursor=deep_cursor, fn=list_jobs_rowvalue),
         "series_all": lambda s, i: metrics.get_series(s, job_id=sample[i % len(sample)]),
         "series_names": lambda s, i: metrics.get_series(s, job_id=sample[i % len(sample)],
                                                         names={"val_accuracy", "val_loss"}),
-        "series_names_in_sql": lambda s, i: get_series_sql_names(s, job_id=sample[i % len(sample)],
-                                                                 names={"val_accuracy", "val_loss"}),
         "series_since": lambda s, i: metrics.get_series(s, job_id=sample[i % len(sample)], since_epoch=95),
         "epochs_after": lambda s, i: metrics.epochs_after(s, job_id=sample[i % len(sample)], after_epoch=95),
     }
@@ -316,12 +258,6 @@ def time_queries(engine, qs: dict[str, Any], *, calls: int, max_seconds: float) 
 
     read_engine = engine.execution_options(flashjobs_read_only=True) if hasattr(db, "get_read_engine") else engine
     maker = sessionmaker(read_engine, expire_on_commit=False)
-    with maker() as session:  # the candidates give the same answers as the service
-        for stock, candidate in (("page_deep", "page_deep_rowvalue"),
-                                 ("page_deep_status", "page_deep_status_rowvalue")):
-            a, b = qs[stock](session, 0), qs[candidate](session, 0)
-            assert [j.id for j in a[0]] == [j.id for j in b[0]] and a[1] == b[1], (stock, candidate)
-        assert qs["series_names"](session, 3) == qs["series_names_in_sql"](session, 3)
     out = {}
     for name, fn in qs.items():
         for i in range(2):  # warm-up
@@ -472,7 +408,7 @@ def run_backend(backend: str, args: argparse.Namespace, tmp: Path) -> dict[str, 
             created = []
             from sqlalchemy import inspect
 
-            existing = {ix["name"] for ix in inspect(engine).get_indexes("jobs")}  # the candidates are on jobs
+            existing = {ix["name"] for ix in inspect(engine).get_indexes("jobs")}  # --extra-index and --drop-index name indexes on jobs
             with engine.begin() as conn:
                 for spec in args.extra_index:
                     iname, table, cols = spec.split(":")
@@ -518,27 +454,13 @@ def main() -> None:
                         help="a smaller large size for SQLite only, if the full one takes too long (0: the same)")
     parser.add_argument("--calls", type=int, default=100, help="timed calls per query and size")
     parser.add_argument("--max-seconds", type=float, default=1.5, help="at most this long per query and size")
-    parser.add_argument("--extra-index", action="append", default=None,
-                        help="name:table:col1,col2 created after the large-size run, then timed again "
-                             f"(default: {' and '.join(DEFAULT_EXTRA_INDEXES)}; 'none' for none)")
-    parser.add_argument("--drop-index", action="append", default=None,
-                        help=f"an index dropped at the same time (default: {' and '.join(DEFAULT_DROP_INDEXES)}; "
-                             "'none' for none)")
+    parser.add_argument("--extra-index", action="append", default=[],
+                        help="name:table:col1,col2 created after the large-size run, then timed again")
+    parser.add_argument("--drop-index", action="append", default=[], help="an index dropped at the same time")
     parser.add_argument("--output", default="store_scale", help="bench/results/<output>.json")
     args = parser.parse_args()
-    if args.extra_index is None:
-        args.extra_index = DEFAULT_EXTRA_INDEXES
-    elif args.extra_index == ["none"]:
-        args.extra_index = []
-    if args.drop_index is None:
-        args.drop_index = DEFAULT_DROP_INDEXES
-    elif args.drop_index == ["none"]:
-        args.drop_index = []
 
-    backends = [b for b in args.backends.split(",") if b]
-    if "postgres" in backends and not common.postgres_reachable():
-        print("no Postgres at 127.0.0.1:5432: skipping it", flush=True)
-        backends.remove("postgres")
+    backends = common.reachable_backends(args.backends)
     payload: dict[str, Any] = {
         "benchmark": "store_scale",
         "machine": common.machine(),

@@ -72,7 +72,7 @@ def supervise(*, job_id: str, attempt: int, settings: Settings) -> None:
                 continue
             if status is None:  # a newer attempt owns the job now: this one must not go on writing
                 log.warning("job %s attempt %s lost ownership; stopping it", job_id, attempt)
-                os.killpg(child.pid, signal.SIGKILL)
+                _kill_group(child.pid)
                 child.wait()
                 return
             if status == "cancelling":
@@ -81,6 +81,7 @@ def supervise(*, job_id: str, attempt: int, settings: Settings) -> None:
 
 
 def _kill_group(pgid: int) -> None:
+    """SIGKILL every process of an attempt's group (it has its own: start_new_session)."""
     try:
         os.killpg(pgid, signal.SIGKILL)
     except ProcessLookupError:
