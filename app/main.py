@@ -1,4 +1,4 @@
-"""The FastAPI application: migrations at start, the routers, error mapping, the reconciler loop."""
+"""The FastAPI application: migrations at start, the routers, error mapping, the background loops."""
 
 import asyncio
 import logging
@@ -15,6 +15,7 @@ from app.core.config import Settings, get_settings
 from app.core.migrate import upgrade
 from app.jobs.errors import SpecError, TransitionConflict
 from app.jobs.reconciler import reconcile_once
+from app.metrics.polling import curve_poller
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +34,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
     await run_in_threadpool(upgrade, settings.effective_database_url)
     app.state.redis = aioredis.from_url(settings.effective_redis_url, socket_connect_timeout=2)
-    reconciler = asyncio.create_task(_reconcile_forever(settings)) if settings.reconcile_in_api else None
+    stop = asyncio.Event()
+    background = [asyncio.create_task(curve_poller.freshness.follow(app.state.redis, stop))]
+    if settings.reconcile_in_api:
+        background.append(asyncio.create_task(_reconcile_forever(settings)))
     yield
-    if reconciler is not None:
-        reconciler.cancel()
+    stop.set()
+    for task in background:
+        task.cancel()
         with suppress(asyncio.CancelledError):
-            await reconciler
+            await task
     await app.state.redis.aclose()
 
 

@@ -14,7 +14,8 @@ What it measures
         metrics_304    the same with If-None-Match: <its ETag>       (304, no body)
         since_last     GET /v1/jobs/{id}/metrics?since_epoch=<last>  (one epoch, 200)
         metrics_many_running   each request the full curves of another of 50 running jobs, in turn: no two
-                       concurrent polls are for the same curve, so none can share a read (app/metrics/polling.py)
+                       concurrent polls are for the same curve, so none can share a read; each is answered from
+                       memory while no job-changed notice came for its job, up to TRUST_S (app/metrics/polling.py)
         metrics_many_finished  the same over 50 finished jobs (answered from memory once cached)
 
     The first three have all clients watching one job (a dashboard many people have open); the last two, every
@@ -498,6 +499,7 @@ def measure_server(base: str, pid: int, job_id: str, *, url: str, args: argparse
 
 
 def run_backend(backend: str, args: argparse.Namespace, wrk_script: Path | None, tmp: Path) -> dict[str, Any]:
+    from app.core.config import get_settings
     from app.core.embedded_redis import start_redis_server
 
     out: dict[str, Any] = {}
@@ -510,14 +512,17 @@ def run_backend(backend: str, args: argparse.Namespace, wrk_script: Path | None,
             stack.callback(common.drop_postgres_database, name)
             pg_sessions = common.postgres_sessions_counter(name)
             stack.callback(pg_sessions.dispose)
-        print(f"[{backend}] seeding {url.split('@')[-1]}", flush=True)
-        seeded = seed(url, epochs=args.epochs, other_jobs=args.other_jobs)
-        out["seed"] = seeded
         redis_port = common.free_port()
         redis_proc = start_redis_server(port=redis_port, data_dir=tmp / f"redis-{backend}")
         stack.callback(lambda: (redis_proc.terminate(), redis_proc.wait(timeout=10)))
+        redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        os.environ["FLASHJOBS_REDIS_URL"] = redis_url  # where this process's commits announce job changes
+        get_settings.cache_clear()
+        print(f"[{backend}] seeding {url.split('@')[-1]}", flush=True)
+        seeded = seed(url, epochs=args.epochs, other_jobs=args.other_jobs)
+        out["seed"] = seeded
         print(f"[{backend}] {args.clients} clients, {args.duration:g} s per endpoint", flush=True)
-        with api_server(url=url, state_dir=tmp / f"state-{backend}", redis_url=f"redis://127.0.0.1:{redis_port}/0",
+        with api_server(url=url, state_dir=tmp / f"state-{backend}", redis_url=redis_url,
                         log_path=tmp / f"api-{backend}.log") as (base, pid):
             out["server"] = measure_server(base, pid, seeded["job_id"], url=url, args=args, wrk_script=wrk_script,
                                            pg_sessions=pg_sessions)

@@ -233,13 +233,16 @@ def test_a_poll_never_takes_the_answer_of_a_read_that_began_before_it(client):
     assert epochs(answers["late"]) == [0, 1]  # began after: it must not share the early read
 
 
-def test_a_finished_curve_is_answered_without_sql_and_a_running_one_never(client):
+def test_a_finished_curve_is_answered_without_sql_even_when_old(client, monkeypatch):
+    from app.metrics import polling
+
+    monkeypatch.setattr(polling, "TRUST_S", 0.0)  # a running curve: every poll checks its revision
     job_id = _running_job(client)
     _record(job_id, 0)
     reads = _answer_late(REVISION_READ, 0)
     for _ in range(3):
         assert client.get(f"/v1/jobs/{job_id}/metrics").status_code == 200
-    assert len(reads) == 3  # running: every poll checks the revision
+    assert len(reads) == 3
     _finish(job_id)
     first = client.get(f"/v1/jobs/{job_id}/metrics")
     assert first.json()["status"] == "succeeded" and len(reads) == 4

@@ -1,6 +1,7 @@
 """Job lifecycle: create, list, cancel, claim, heartbeat, finish. Routes, workers and the reconciler call these.
 
-Every transition is a conditional UPDATE (`WHERE status = expected`), so two racing actors cannot both win.
+Every transition is a conditional UPDATE (`WHERE status = expected`), so two racing actors cannot both win, and
+marks the job changed (app/jobs/changes.py) so that API processes re-read what they cached of it.
 Functions that make jobs runnable return their ids; the caller dispatches them after the commit.
 """
 
@@ -14,6 +15,7 @@ from sqlalchemy import select, tuple_, update
 from sqlalchemy.orm import Session
 
 from app.core.db import utcnow
+from app.jobs.changes import mark_changed
 from app.jobs.errors import SpecError, TransitionConflict
 from app.jobs.models import Job
 from app.jobs.schemas import BACKBONES, FINAL_STATUSES, NUM_CLASSES, FinetuneSpec, JobSpec, ModelSpec
@@ -188,6 +190,7 @@ def claim(session: Session, *, job_id: str, owner: str) -> Job | None:
     ).first()
     if result is None:
         return None
+    mark_changed(session, job_id)
     session.execute(update(Job).where(Job.id == job_id, Job.started_at.is_(None)).values(started_at=now))
     job = session.get(Job, job_id, populate_existing=True)
     return job
@@ -235,17 +238,26 @@ def release_lost_attempt(
     if job.status == "cancelling":  # it was being cancelled anyway
         done = session.execute(update(Job).where(*guard).values(status="cancelled", finished_at=utcnow(),
                                                                error_type="cancelled", error_message=reason))
-        return settle_children(session, parent_id=job_id) if done.rowcount else []
+        return _settle_if_changed(session, job_id, done.rowcount)
     lost = job.lost_attempts + (0 if preempted else 1)
     if lost < max_attempts:
-        session.execute(update(Job).where(*guard).values(status="queued", owner=None, dispatched_at=None,
-                                                       lost_attempts=lost, error_type="retrying",
-                                                       error_message=reason))
+        done = session.execute(update(Job).where(*guard).values(status="queued", owner=None, dispatched_at=None,
+                                                              lost_attempts=lost, error_type="retrying",
+                                                              error_message=reason))
+        if done.rowcount:
+            mark_changed(session, job_id)
         return [job_id]
     done = session.execute(update(Job).where(*guard).values(
         status="failed", finished_at=utcnow(), error_type="worker_lost",
         lost_attempts=lost, error_message=f"{reason}; gave up after {lost} lost attempts"))
-    return settle_children(session, parent_id=job_id) if done.rowcount else []
+    return _settle_if_changed(session, job_id, done.rowcount)
+
+
+def _settle_if_changed(session: Session, job_id: str, rowcount: int) -> list[str]:
+    if not rowcount:
+        return []
+    mark_changed(session, job_id)
+    return settle_children(session, parent_id=job_id)
 
 
 def settle_children(session: Session, *, parent_id: str) -> list[str]:
@@ -284,4 +296,7 @@ def _transition(
     guard = [Job.id == job_id, Job.status.in_(from_statuses)]
     if attempt is not None:
         guard.append(Job.attempt == attempt)
-    return session.execute(update(Job).where(*guard).values(**values)).rowcount == 1
+    if session.execute(update(Job).where(*guard).values(**values)).rowcount != 1:
+        return False
+    mark_changed(session, job_id)
+    return True

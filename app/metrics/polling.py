@@ -10,13 +10,21 @@ Polls of the same curve that arrive while its read is running share the next rea
 arrived: each answer is as fresh as if the poll had read alone, and N clients polling one job cost at most one
 read in flight and one thread hop per read, not per poll (bench/polling.py: the thread hop and the revision
 read, not the HTTP work, were what /metrics paid over /healthz).
+
+Polls of many different running jobs share nothing, so each would pay that read (bench/polling.py:
+metrics_many_running). While this process follows the job-changed notices (app/metrics/freshness.py), a running
+curve that no notice has touched since it was last read is answered from
+memory, for at most TRUST_S: the age limit bounds what a lost notice can cost. Not following (Redis away), every
+poll of a running curve reads its revision, as before.
 """
 
 import asyncio
 import hashlib
 import json
 import threading
+import time
 from collections import OrderedDict
+from typing import NamedTuple
 
 import anyio
 from sqlalchemy import bindparam, select
@@ -25,9 +33,15 @@ from sqlalchemy.orm import Session
 from app.core.db import get_read_engine
 from app.jobs.models import Job
 from app.jobs.schemas import FINAL_STATUSES
+from app.metrics.freshness import Freshness
 from app.metrics.service import get_series
 
 _REVISION = select(Job.status, Job.metric_rows).where(Job.id == bindparam("job_id"))
+
+# The longest a running curve is answered from memory without asking SQL. Notices make the normal case
+# immediate; this bounds the rare one (a writer that crashed between its commit and its notice). At 1 s, 1,000
+# running jobs under constant polling cost at most 1,000 revision reads a second in all, not one per poll.
+TRUST_S = 1.0
 
 
 # At most this many poll reads at once: polls of many different running jobs then cannot take all 40 threadpool
@@ -35,6 +49,14 @@ _REVISION = select(Job.status, Job.metric_rows).where(Job.id == bindparam("job_i
 _READ_LIMITER = anyio.CapacityLimiter(8)
 
 Answer = tuple[str, bytes] | None  # (ETag, JSON body), or None: no such job
+
+
+class Cached(NamedTuple):
+    revision: tuple  # (status, metric_rows) when read
+    etag: str
+    body: bytes
+    read_at: int  # the Freshness stamp taken before the read that last confirmed it
+    read_at_s: float  # time.monotonic() then
 
 
 class CurvePoller:
@@ -45,7 +67,8 @@ class CurvePoller:
     """
 
     def __init__(self, max_entries: int = 1024) -> None:
-        self._cache: OrderedDict[tuple, tuple[tuple, str, bytes]] = OrderedDict()
+        self._cache: OrderedDict[tuple, Cached] = OrderedDict()
+        self.freshness = Freshness()
         self._lock = threading.Lock()  # the cache is written from worker threads
         self._max_entries = max_entries
         # Per curve (event-loop state, no lock): the read in progress, and the one that starts when it ends.
@@ -58,9 +81,11 @@ class CurvePoller:
         with self._lock:
             hit = self._cache.get(key)
         # A job in a final status takes no more metrics (record_epoch is fenced to running attempts) and never
-        # changes status again: its cached answer cannot go stale, and needs no SQL.
-        if hit is not None and hit[0][0] in FINAL_STATUSES:
-            return hit[1], hit[2]
+        # changes status again: its cached answer cannot go stale, and needs no SQL. Any other is current while no
+        # notice says otherwise, up to TRUST_S.
+        if hit is not None and (hit.revision[0] in FINAL_STATUSES or (
+                time.monotonic() - hit.read_at_s < TRUST_S and self.freshness.unchanged_since(job_id, hit.read_at))):
+            return hit.etag, hit.body
         read = self._queued.get(key)  # a read that has not started yet: share it
         if read is None:
             ahead = self._running.get(key)  # it may have started before this poll came: queue behind it
@@ -85,6 +110,7 @@ class CurvePoller:
 
     def _read(self, key: tuple) -> Answer:
         job_id, names, since_epoch = key
+        read_at, read_at_s = self.freshness.stamp(), time.monotonic()  # before SQL: what it sees is at least this new
         with get_read_engine().connect() as conn:
             row = conn.execute(_REVISION, {"job_id": job_id}).first()
             if row is None:
@@ -92,9 +118,10 @@ class CurvePoller:
             revision = tuple(row)
             with self._lock:
                 hit = self._cache.get(key)
-                if hit is not None and hit[0] == revision:
+                if hit is not None and hit.revision == revision:
+                    self._cache[key] = hit._replace(read_at=read_at, read_at_s=read_at_s)
                     self._cache.move_to_end(key)
-                    return hit[1], hit[2]
+                    return hit.etag, hit.body
             # On Postgres (AUTOCOMMIT reads) this may see rows newer than `revision`: the body is then ahead of its
             # ETag, and the next poll re-sends it under the newer one. Never behind, so nothing is missed.
             wanted = {name.strip() for name in names.split(",") if name.strip()} if names else None
@@ -102,7 +129,7 @@ class CurvePoller:
         body = json.dumps({"job_id": job_id, "status": row.status, "series": series}, separators=(",", ":")).encode()
         etag = '"' + hashlib.sha256(repr((key, revision)).encode()).hexdigest()[:32] + '"'
         with self._lock:
-            self._cache[key] = (revision, etag, body)
+            self._cache[key] = Cached(revision, etag, body, read_at, read_at_s)
             self._cache.move_to_end(key)
             while len(self._cache) > self._max_entries:
                 self._cache.popitem(last=False)

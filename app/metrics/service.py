@@ -7,6 +7,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from app.core.db import utcnow
+from app.jobs.changes import mark_changed
 from app.jobs.models import Job
 from app.jobs.service import fence
 from app.metrics.models import Metric
@@ -46,6 +47,8 @@ def record_epoch(session: Session, *, job_id: str, attempt: int, epoch: int, val
                        latest_metrics={**job.latest_metrics, **{k: float(v) for k, v in values.items()}})
     if changes:
         session.execute(update(Job).where(Job.id == job_id).values(**changes))
+    if inserted:
+        mark_changed(session, job_id)  # the curve's revision moved: cached copies of it must be re-read
     return True
 
 
