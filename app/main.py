@@ -14,8 +14,8 @@ from app.api.routes import artifacts, health, jobs, metrics
 from app.core.config import Settings, get_settings
 from app.core.migrate import upgrade
 from app.jobs.errors import SpecError, TransitionConflict
+from app.jobs.freshness import freshness
 from app.jobs.reconciler import reconcile_once
-from app.metrics.polling import curve_poller
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await run_in_threadpool(upgrade, settings.effective_database_url)
     app.state.redis = aioredis.from_url(settings.effective_redis_url, socket_connect_timeout=2)
     stop = asyncio.Event()
-    background = [asyncio.create_task(curve_poller.freshness.follow(app.state.redis, stop))]
+    background = [asyncio.create_task(freshness.follow(app.state.redis, stop))]
     if settings.reconcile_in_api:
         background.append(asyncio.create_task(_reconcile_forever(settings)))
     yield

@@ -17,9 +17,11 @@ What it measures
                        concurrent polls are for the same curve, so none can share a read; each is answered from
                        memory while no job-changed notice came for its job, up to TRUST_S (app/metrics/polling.py)
         metrics_many_finished  the same over 50 finished jobs (answered from memory once cached)
+        job            GET /v1/jobs/{id}                             (the status poll: the job's view, 200)
+        job_many_running       each request the view of another of the 50 running jobs, in turn
 
-    The first three have all clients watching one job (a dashboard many people have open); the last two, every
-    client a different job.
+    metrics, metrics_304, since_last and job have all clients watching one job (a dashboard many people have
+    open); the *_many_* endpoints, every client a different job.
 
     In `--rounds` rounds (default 2) of `--duration` seconds (default 2) per endpoint, each endpoint's ratio is
     taken against the /healthz slice of its own round, seconds earlier, and the median over rounds reported:
@@ -66,7 +68,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
-ENDPOINTS = ("healthz", "metrics", "metrics_304", "since_last", "metrics_many_running", "metrics_many_finished")
+ENDPOINTS = ("healthz", "metrics", "metrics_304", "since_last", "metrics_many_running", "metrics_many_finished",
+             "job", "job_many_running")
 OVERLOAD_HEALTHZ_TIMEOUT_S = 5.0
 
 WRK_SCRIPT = r"""
@@ -306,13 +309,17 @@ def endpoint_requests(base: str, job_id: str) -> dict[str, tuple[list[str], dict
         jobs = httpx.get(f"{base}/v1/jobs", params={"status": status, "limit": 200}, timeout=10).json()["jobs"]
         return [f"{base}/v1/jobs/{job['id']}/metrics" for job in jobs if job["id"] != job_id]
 
+    running = curves_of("running")
+
     reqs = {
         "healthz": ([f"{base}/healthz"], {}, 200),
         "metrics": ([metrics], {}, 200),
         "metrics_304": ([metrics], {"If-None-Match": etag}, 304),
         "since_last": ([since], {}, 200),
-        "metrics_many_running": (curves_of("running"), {}, 200),
+        "metrics_many_running": (running, {}, 200),
         "metrics_many_finished": (curves_of("succeeded"), {}, 200),
+        "job": ([f"{base}/v1/jobs/{job_id}"], {}, 200),
+        "job_many_running": ([url.removesuffix("/metrics") for url in running], {}, 200),
     }
     for name, (urls, headers, expected) in reqs.items():
         for url in urls[:3]:

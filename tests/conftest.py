@@ -53,11 +53,13 @@ def redis_url() -> str:
 def _reset_caches() -> None:
     from app.core.config import get_settings
     from app.core.db import get_engine, get_read_engine, get_sessionmaker
+    from app.jobs.views import job_views
     from app.metrics.polling import curve_poller
 
     if get_engine.cache_info().currsize:
         get_engine().dispose()
     curve_poller.clear()
+    job_views.clear()
     for cached in (get_settings, get_engine, get_read_engine, get_sessionmaker):
         cached.cache_clear()
 

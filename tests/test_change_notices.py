@@ -22,9 +22,9 @@ def _wait_until(predicate, what: str, timeout_s: float = 20.0) -> None:  # noqa:
 
 
 def _following() -> bool:
-    from app.metrics.polling import curve_poller
+    from app.jobs.freshness import freshness
 
-    return curve_poller.freshness.subscribed_now
+    return freshness.subscribed_now
 
 
 def _epochs(client, job_id: str) -> list[int]:
@@ -67,8 +67,9 @@ def test_every_change_to_a_status_or_a_curve_is_announced_after_commit(client, r
         service.claim(session, job_id=parent, owner="w")
     assert notices.received() == {parent}
     _record(parent, 0)
+    _record(parent, 1)
     assert notices.received() == {parent}
-    _record(parent, 0)  # the same epoch again (a resumed attempt): nothing changed, nothing announced
+    _record(parent, 0)  # an earlier epoch again (a resumed attempt): nothing changed, nothing announced
     assert notices.received() == set()
     with session_scope() as session:
         service.heartbeat(session, job_id=parent, attempt=1)
@@ -92,9 +93,9 @@ def test_every_change_to_a_status_or_a_curve_is_announced_after_commit(client, r
 
 
 def test_a_running_curve_is_read_again_when_another_process_announces_a_change(client, monkeypatch):
-    from app.metrics import polling
+    from app.jobs import freshness
 
-    monkeypatch.setattr(polling, "TRUST_S", 3600.0)  # only a notice can make this poller read again
+    monkeypatch.setattr(freshness, "TRUST_S", 3600.0)  # only a notice can make this poller read again
     job_id = _running_job(client)
     _record(job_id, 0)
     _wait_until(_following, "the app follows the notices")
@@ -116,10 +117,10 @@ def test_a_change_nobody_announced_shows_once_the_cached_curve_is_too_old(client
     from sqlalchemy import update
 
     from app.core.db import get_engine
+    from app.jobs import freshness
     from app.jobs.models import Job
-    from app.metrics import polling
 
-    monkeypatch.setattr(polling, "TRUST_S", 0.3)
+    monkeypatch.setattr(freshness, "TRUST_S", 0.3)
     job_id = _running_job(client)
     _record(job_id, 0)
     _wait_until(_following, "the app follows the notices")
@@ -127,15 +128,14 @@ def test_a_change_nobody_announced_shows_once_the_cached_curve_is_too_old(client
     # A writer that crashed between its commit and its notice: a bare connection, no Session, no notice.
     with get_engine().begin() as conn:
         conn.execute(update(Job).where(Job.id == job_id).values(status="cancelling"))
-    time.sleep(polling.TRUST_S)
+    time.sleep(freshness.TRUST_S)
     assert client.get(f"/v1/jobs/{job_id}/metrics").json()["status"] == "cancelling"
 
 
 def test_this_process_sees_its_own_commit_at_once(client, monkeypatch):
-    from app.jobs import changes
-    from app.metrics import polling
+    from app.jobs import changes, freshness
 
-    monkeypatch.setattr(polling, "TRUST_S", 3600.0)
+    monkeypatch.setattr(freshness, "TRUST_S", 3600.0)
     monkeypatch.setattr(changes, "_publish", lambda job_ids: None)  # a notice via Redis would come too late
     job_id = _running_job(client)
     _record(job_id, 0)
@@ -155,16 +155,15 @@ def test_polls_read_sql_while_redis_is_away_and_trust_notices_again_after(servic
     from app.core.config import get_settings
     from app.core.db import get_engine
     from app.core.embedded_redis import start_redis_server
-    from app.jobs import changes
+    from app.jobs import changes, freshness
     from app.jobs.models import Job
     from app.main import create_app
-    from app.metrics import polling
     from tests.service_stack import free_port
 
     port = free_port()  # a Redis of this test's own, to stop and start again
     monkeypatch.setenv("FLASHJOBS_REDIS_URL", f"redis://127.0.0.1:{port}/0")
     monkeypatch.setattr(changes, "PAUSE_AFTER_FAILURE_S", 0.0)
-    monkeypatch.setattr(polling, "TRUST_S", 3600.0)
+    monkeypatch.setattr(freshness, "TRUST_S", 3600.0)
     get_settings.cache_clear()
     server = start_redis_server(port=port, data_dir=tmp_path / "redis")
     try:
@@ -205,7 +204,7 @@ def test_following_stops_whenever_it_is_told(redis_url):
 
     import redis.asyncio as aioredis
 
-    from app.metrics.freshness import Freshness
+    from app.jobs.freshness import Freshness
 
     async def start_then_stop(after_s: float) -> bool:
         client = aioredis.from_url(redis_url)
@@ -220,3 +219,31 @@ def test_following_stops_whenever_it_is_told(redis_url):
 
     # Every moment of the first few milliseconds: connecting, subscribing, waiting for a notice.
     assert all(asyncio.run(start_then_stop(step * 0.0001)) for step in range(50))
+
+
+def test_a_job_view_is_answered_from_memory_until_its_job_changes(client, monkeypatch):
+    from app.jobs import changes, freshness
+    from app.jobs.views import job_views
+
+    monkeypatch.setattr(freshness, "TRUST_S", 3600.0)
+    monkeypatch.setattr(changes, "_publish", lambda job_ids: None)  # this process's own notices only
+    job_id = _running_job(client)
+    _wait_until(_following, "the app follows the notices")
+    reads, real_read = [], job_views._read
+    monkeypatch.setattr(job_views, "_read", lambda job_id: reads.append(job_id) or real_read(job_id))
+    first = client.get(f"/v1/jobs/{job_id}")
+    assert first.json()["status"] == "running" and first.json()["progress"]["epoch"] == 0
+    assert client.get(f"/v1/jobs/{job_id}", headers={"If-None-Match": first.headers["etag"]}).status_code == 304
+    assert client.get(f"/v1/jobs/{job_id}").content == first.content and len(reads) == 1
+
+    _record(job_id, 0, val_accuracy=0.25)
+    after = client.get(f"/v1/jobs/{job_id}", headers={"If-None-Match": first.headers["etag"]})
+    assert after.status_code == 200 and after.headers["etag"] != first.headers["etag"]
+    assert after.json()["progress"]["epoch"] == 1 and after.json()["latest_metrics"] == {"val_accuracy": 0.25}
+    _finish(job_id)
+    done = client.get(f"/v1/jobs/{job_id}").json()
+    assert done["status"] == "succeeded" and done["finished_at"] is not None and len(reads) == 3
+    for _ in range(3):  # final: nothing can change it
+        assert client.get(f"/v1/jobs/{job_id}").json() == done
+    assert len(reads) == 3
+    assert client.get("/v1/jobs/nope").status_code == 404

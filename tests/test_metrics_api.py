@@ -234,9 +234,9 @@ def test_a_poll_never_takes_the_answer_of_a_read_that_began_before_it(client):
 
 
 def test_a_finished_curve_is_answered_without_sql_even_when_old(client, monkeypatch):
-    from app.metrics import polling
+    from app.jobs import freshness
 
-    monkeypatch.setattr(polling, "TRUST_S", 0.0)  # a running curve: every poll checks its revision
+    monkeypatch.setattr(freshness, "TRUST_S", 0.0)  # a running curve: every poll checks its revision
     job_id = _running_job(client)
     _record(job_id, 0)
     reads = _answer_late(REVISION_READ, 0)

@@ -12,18 +12,15 @@ read in flight and one thread hop per read, not per poll (bench/polling.py: the 
 read, not the HTTP work, were what /metrics paid over /healthz).
 
 Polls of many different running jobs share nothing, so each would pay that read (bench/polling.py:
-metrics_many_running). While this process follows the job-changed notices (app/metrics/freshness.py), a running
-curve that no notice has touched since it was last read is answered from
-memory, for at most TRUST_S: the age limit bounds what a lost notice can cost. Not following (Redis away), every
-poll of a running curve reads its revision, as before.
+metrics_many_running). While this process follows the job-changed notices (app/jobs/freshness.py), a running
+curve that no notice has touched since it was last read is answered from memory, for at most TRUST_S: the age
+limit bounds what a lost notice can cost. Not following (Redis away), every poll of a running curve reads its
+revision, as before.
 """
 
 import asyncio
 import hashlib
 import json
-import threading
-import time
-from collections import OrderedDict
 from typing import NamedTuple
 
 import anyio
@@ -31,18 +28,13 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from app.core.db import get_read_engine
+from app.core.lru import LRU
+from app.jobs.freshness import freshness
 from app.jobs.models import Job
 from app.jobs.schemas import FINAL_STATUSES
-from app.metrics.freshness import Freshness
 from app.metrics.service import get_series
 
 _REVISION = select(Job.status, Job.metric_rows).where(Job.id == bindparam("job_id"))
-
-# The longest a running curve is answered from memory without asking SQL. Notices make the normal case
-# immediate; this bounds the rare one (a writer that crashed between its commit and its notice). At 1 s, 1,000
-# running jobs under constant polling cost at most 1,000 revision reads a second in all, not one per poll.
-TRUST_S = 1.0
-
 
 # At most this many poll reads at once: polls of many different running jobs then cannot take all 40 threadpool
 # threads (and 20 pooled connections) from the other routes. Throughput was the same at 2, 4, 8 and 40 here.
@@ -55,22 +47,18 @@ class Cached(NamedTuple):
     revision: tuple  # (status, metric_rows) when read
     etag: str
     body: bytes
-    read_at: int  # the Freshness stamp taken before the read that last confirmed it
-    read_at_s: float  # time.monotonic() then
+    read_at: tuple[int, float]  # freshness.stamp() before the read that last confirmed it
 
 
 class CurvePoller:
-    """Answers metric polls from a bounded cache that is checked against the curve's revision every time.
+    """Answers metric polls from a bounded cache, checked against the curve's revision unless known current.
 
     `poll` runs on the event loop; only the SQL read goes to a worker thread, and one read serves every poll
     that joined it before it started.
     """
 
     def __init__(self, max_entries: int = 1024) -> None:
-        self._cache: OrderedDict[tuple, Cached] = OrderedDict()
-        self.freshness = Freshness()
-        self._lock = threading.Lock()  # the cache is written from worker threads
-        self._max_entries = max_entries
+        self._cache: LRU[tuple, Cached] = LRU(max_entries)
         # Per curve (event-loop state, no lock): the read in progress, and the one that starts when it ends.
         self._running: dict[tuple, asyncio.Task[Answer]] = {}
         self._queued: dict[tuple, asyncio.Task[Answer]] = {}
@@ -78,13 +66,11 @@ class CurvePoller:
     async def poll(self, *, job_id: str, names: str | None, since_epoch: int | None) -> Answer:
         """(ETag, JSON body) of the curve as it is now; None if there is no such job."""
         key = (job_id, names, since_epoch)
-        with self._lock:
-            hit = self._cache.get(key)
+        hit = self._cache.get(key)
         # A job in a final status takes no more metrics (record_epoch is fenced to running attempts) and never
         # changes status again: its cached answer cannot go stale, and needs no SQL. Any other is current while no
         # notice says otherwise, up to TRUST_S.
-        if hit is not None and (hit.revision[0] in FINAL_STATUSES or (
-                time.monotonic() - hit.read_at_s < TRUST_S and self.freshness.unchanged_since(job_id, hit.read_at))):
+        if hit is not None and (hit.revision[0] in FINAL_STATUSES or freshness.current(job_id, hit.read_at)):
             return hit.etag, hit.body
         read = self._queued.get(key)  # a read that has not started yet: share it
         if read is None:
@@ -110,34 +96,27 @@ class CurvePoller:
 
     def _read(self, key: tuple) -> Answer:
         job_id, names, since_epoch = key
-        read_at, read_at_s = self.freshness.stamp(), time.monotonic()  # before SQL: what it sees is at least this new
+        read_at = freshness.stamp()  # before SQL: what the read sees is at least this new
         with get_read_engine().connect() as conn:
             row = conn.execute(_REVISION, {"job_id": job_id}).first()
             if row is None:
                 return None
             revision = tuple(row)
-            with self._lock:
-                hit = self._cache.get(key)
-                if hit is not None and hit.revision == revision:
-                    self._cache[key] = hit._replace(read_at=read_at, read_at_s=read_at_s)
-                    self._cache.move_to_end(key)
-                    return hit.etag, hit.body
+            hit = self._cache.get(key)
+            if hit is not None and hit.revision == revision:
+                self._cache.put(key, hit._replace(read_at=read_at))
+                return hit.etag, hit.body
             # On Postgres (AUTOCOMMIT reads) this may see rows newer than `revision`: the body is then ahead of its
             # ETag, and the next poll re-sends it under the newer one. Never behind, so nothing is missed.
             wanted = {name.strip() for name in names.split(",") if name.strip()} if names else None
             series = get_series(Session(bind=conn), job_id=job_id, names=wanted, since_epoch=since_epoch)
         body = json.dumps({"job_id": job_id, "status": row.status, "series": series}, separators=(",", ":")).encode()
         etag = '"' + hashlib.sha256(repr((key, revision)).encode()).hexdigest()[:32] + '"'
-        with self._lock:
-            self._cache[key] = Cached(revision, etag, body, read_at, read_at_s)
-            self._cache.move_to_end(key)
-            while len(self._cache) > self._max_entries:
-                self._cache.popitem(last=False)
+        self._cache.put(key, Cached(revision, etag, body, read_at))
         return etag, body
 
     def clear(self) -> None:
-        with self._lock:
-            self._cache.clear()
+        self._cache.clear()
         self._running.clear()
         self._queued.clear()
 

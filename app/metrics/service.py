@@ -47,8 +47,7 @@ def record_epoch(session: Session, *, job_id: str, attempt: int, epoch: int, val
                        latest_metrics={**job.latest_metrics, **{k: float(v) for k, v in values.items()}})
     if changes:
         session.execute(update(Job).where(Job.id == job_id).values(**changes))
-    if inserted:
-        mark_changed(session, job_id)  # the curve's revision moved: cached copies of it must be re-read
+        mark_changed(session, job_id)  # its curve or its view moved: cached copies must be read again
     return True
 
 

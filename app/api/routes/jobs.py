@@ -2,16 +2,18 @@
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Response
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 
 from app.api.deps import JobDep, ReadSessionDep, SessionDep
+from app.api.responses import etag_json
 from app.jobs import idempotency, service
 from app.jobs.dispatch import dispatch
 from app.jobs.models import Job
 from app.jobs.schemas import JOB_STATUSES, ChainIn, ChainOut, JobOut, JobPage, JobSpec, job_out
+from app.jobs.views import job_views
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
 IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
@@ -72,9 +74,10 @@ def list_jobs(
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut)
-def get_job(job: JobDep) -> JobOut:
-    """One job: status, progress, error and latest metrics."""
-    return job_out(job)
+async def get_job(job_id: str, if_none_match: Annotated[str | None, Header()] = None) -> Response:
+    """One job: status, progress, error and latest metrics; an unchanged poll with If-None-Match answers 304."""
+    found = await job_views.get(job_id)  # from memory while the job is known unchanged (app/jobs/views.py)
+    return etag_json(found, if_none_match=if_none_match, missing=f"no job {job_id!r}")
 
 
 @router.post("/jobs/{job_id}/cancel", status_code=202, response_model=JobOut)

@@ -13,6 +13,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 from sse_starlette.sse import EventSourceResponse
 
+from app.api.responses import etag_json
 from app.core.db import get_read_engine
 from app.jobs.models import Job
 from app.jobs.schemas import FINAL_STATUSES
@@ -33,12 +34,7 @@ async def get_metrics(
     """Curves by series name `{split}_{metric}`; an unchanged poll with If-None-Match answers 304."""
     # Reads are shared between concurrent polls and a finished curve comes from memory (app/metrics/polling.py).
     found = await curve_poller.poll(job_id=job_id, names=names, since_epoch=since_epoch)
-    if found is None:
-        return JSONResponse({"detail": f"no job {job_id!r}"}, status_code=404)
-    etag, body = found
-    if if_none_match == etag:
-        return Response(status_code=304, headers={"ETag": etag})
-    return Response(body, media_type="application/json", headers={"ETag": etag})
+    return etag_json(found, if_none_match=if_none_match, missing=f"no job {job_id!r}")
 
 
 @router.get("/stream")
