@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.test_metrics_api import REVISION_READ, _answer_late, _finish, _record, _running_job
+from tests.test_metrics_api import REVISION_READ, _answer_late, _finish, _get_at_once, _record, _running_job
 
 TRAIN = {"kind": "train", "dataset": {"name": "cifar10"}, "trainer": {"max_epochs": 3}}
 
@@ -247,3 +247,14 @@ def test_a_job_view_is_answered_from_memory_until_its_job_changes(client, monkey
         assert client.get(f"/v1/jobs/{job_id}").json() == done
     assert len(reads) == 3
     assert client.get("/v1/jobs/nope").status_code == 404
+
+
+def test_concurrent_status_polls_of_one_job_share_reads(client, monkeypatch):
+    from app.jobs import freshness
+
+    monkeypatch.setattr(freshness, "TRUST_S", 0.0)  # every poll needs a read: only sharing can save one
+    job_id = _running_job(client)
+    reads = _answer_late("SELECT jobs.id, jobs.kind", 0.2)
+    answers = _get_at_once(client, f"/v1/jobs/{job_id}")
+    assert len(answers) == 20 and len(set(answers)) == 1
+    assert len(reads) <= 3  # one running, one queued behind it (and one more for a thread scheduled very late)

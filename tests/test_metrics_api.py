@@ -193,22 +193,29 @@ def _poll(client, job_id: str) -> tuple[str, bytes]:
     return response.headers["etag"], response.content
 
 
-def test_concurrent_polls_of_one_curve_share_reads(client):
-    job_id = _running_job(client)
-    _record(job_id, 0)
-    reads = _answer_late(REVISION_READ, 0.2)
-    barrier = threading.Barrier(20)
-    answers = []
+def _get_at_once(client, url: str, clients: int = 20) -> list[bytes]:
+    """The bodies of `clients` GETs of one URL released together."""
+    barrier, answers = threading.Barrier(clients), []
 
-    def poll() -> None:
+    def get() -> None:
         barrier.wait()
-        answers.append(_poll(client, job_id))
+        response = client.get(url)
+        assert response.status_code == 200
+        answers.append(response.content)
 
-    threads = [threading.Thread(target=poll) for _ in range(20)]
+    threads = [threading.Thread(target=get) for _ in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
+    return answers
+
+
+def test_concurrent_polls_of_one_curve_share_reads(client):
+    job_id = _running_job(client)
+    _record(job_id, 0)
+    reads = _answer_late(REVISION_READ, 0.2)
+    answers = _get_at_once(client, f"/v1/jobs/{job_id}/metrics")
     assert len(answers) == 20 and len(set(answers)) == 1
     assert len(reads) <= 3  # one running, one queued behind it (and one more for a thread scheduled very late)
 
@@ -271,5 +278,5 @@ def test_a_failed_read_fails_only_the_polls_that_shared_it(client, monkeypatch):
     monkeypatch.setattr(curve_poller, "_read", read_failing_once)
     with pytest.raises(OperationalError):
         client.get(f"/v1/jobs/{job_id}/metrics")
-    assert not curve_poller._running and not curve_poller._queued  # nothing left waiting on the failed read
+    assert curve_poller.reads.in_flight() == 0  # nothing left waiting on the failed read
     assert client.get(f"/v1/jobs/{job_id}/metrics").status_code == 200

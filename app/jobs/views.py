@@ -14,11 +14,13 @@ from sqlalchemy.orm import Session
 
 from app.core.db import get_read_engine
 from app.core.lru import LRU
+from app.core.shared_reads import SharedReads
 from app.jobs.freshness import freshness
 from app.jobs.models import Job
 from app.jobs.schemas import FINAL_STATUSES, job_out
 
-# At most this many view reads at once, so that status polls of many jobs cannot take every threadpool thread.
+# At most this many view reads at once, so that status polls of many jobs cannot take every threadpool thread;
+# polls of one job share reads (app/core/shared_reads.py).
 _READ_LIMITER = anyio.CapacityLimiter(8)
 
 
@@ -34,13 +36,14 @@ class JobViews:
 
     def __init__(self, max_entries: int = 4096) -> None:
         self._cache: LRU[str, View] = LRU(max_entries)
+        self._reads: SharedReads[str, tuple[str, bytes] | None] = SharedReads(_READ_LIMITER)
 
     async def get(self, job_id: str) -> tuple[str, bytes] | None:
         """(ETag, JSON body) of the job as it is now; None if there is no such job."""
         hit = self._cache.get(job_id)
         if hit is not None and (hit.final or freshness.current(job_id, hit.read_at)):
             return hit.etag, hit.body
-        return await anyio.to_thread.run_sync(self._read, job_id, limiter=_READ_LIMITER)
+        return await self._reads.read(job_id, self._read)
 
     def _read(self, job_id: str) -> tuple[str, bytes] | None:
         read_at = freshness.stamp()  # before SQL: what the read sees is at least this new
@@ -56,6 +59,7 @@ class JobViews:
 
     def clear(self) -> None:
         self._cache.clear()
+        self._reads.clear()
 
 
 job_views = JobViews()

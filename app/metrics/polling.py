@@ -8,8 +8,8 @@ instead of each re-reading and re-encoding the whole curve.
 
 Polls of the same curve that arrive while its read is running share the next read, which starts after they all
 arrived: each answer is as fresh as if the poll had read alone, and N clients polling one job cost at most one
-read in flight and one thread hop per read, not per poll (bench/polling.py: the thread hop and the revision
-read, not the HTTP work, were what /metrics paid over /healthz).
+read in flight and one thread hop per read, not per poll (app/core/shared_reads.py; bench/polling.py: the thread
+hop and the revision read, not the HTTP work, were what /metrics paid over /healthz).
 
 Polls of many different running jobs share nothing, so each would pay that read (bench/polling.py:
 metrics_many_running). While this process follows the job-changed notices (app/jobs/freshness.py), a running
@@ -18,7 +18,6 @@ limit bounds what a lost notice can cost. Not following (Redis away), every poll
 revision, as before.
 """
 
-import asyncio
 import hashlib
 import json
 from typing import NamedTuple
@@ -29,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from app.core.db import get_read_engine
 from app.core.lru import LRU
+from app.core.shared_reads import SharedReads
 from app.jobs.freshness import freshness
 from app.jobs.models import Job
 from app.jobs.schemas import FINAL_STATUSES
@@ -53,15 +53,12 @@ class Cached(NamedTuple):
 class CurvePoller:
     """Answers metric polls from a bounded cache, checked against the curve's revision unless known current.
 
-    `poll` runs on the event loop; only the SQL read goes to a worker thread, and one read serves every poll
-    that joined it before it started.
+    `poll` runs on the event loop; only the SQL read goes to a worker thread, shared (app/core/shared_reads.py).
     """
 
     def __init__(self, max_entries: int = 1024) -> None:
         self._cache: LRU[tuple, Cached] = LRU(max_entries)
-        # Per curve (event-loop state, no lock): the read in progress, and the one that starts when it ends.
-        self._running: dict[tuple, asyncio.Task[Answer]] = {}
-        self._queued: dict[tuple, asyncio.Task[Answer]] = {}
+        self.reads: SharedReads[tuple, Answer] = SharedReads(_READ_LIMITER)
 
     async def poll(self, *, job_id: str, names: str | None, since_epoch: int | None) -> Answer:
         """(ETag, JSON body) of the curve as it is now; None if there is no such job."""
@@ -72,27 +69,7 @@ class CurvePoller:
         # notice says otherwise, up to TRUST_S.
         if hit is not None and (hit.revision[0] in FINAL_STATUSES or freshness.current(job_id, hit.read_at)):
             return hit.etag, hit.body
-        read = self._queued.get(key)  # a read that has not started yet: share it
-        if read is None:
-            ahead = self._running.get(key)  # it may have started before this poll came: queue behind it
-            read = asyncio.create_task(self._read_after(ahead, key))
-            read.add_done_callback(_retrieve_error)
-            (self._queued if ahead is not None else self._running)[key] = read
-        # shield: a poll whose client goes away must not cancel the read that others wait for
-        return await asyncio.shield(read)
-
-    async def _read_after(self, ahead: asyncio.Task[Answer] | None, key: tuple) -> Answer:
-        me = asyncio.current_task()
-        assert me is not None
-        if ahead is not None:
-            await asyncio.wait([ahead])
-            del self._queued[key]  # starting: polls from now on queue behind this read
-            self._running[key] = me
-        try:
-            return await anyio.to_thread.run_sync(self._read, key, limiter=_READ_LIMITER)
-        finally:
-            if self._running.get(key) is me:
-                del self._running[key]
+        return await self.reads.read(key, self._read)
 
     def _read(self, key: tuple) -> Answer:
         job_id, names, since_epoch = key
@@ -117,14 +94,7 @@ class CurvePoller:
 
     def clear(self) -> None:
         self._cache.clear()
-        self._running.clear()
-        self._queued.clear()
-
-
-def _retrieve_error(read: asyncio.Task[Answer]) -> None:
-    """Mark a failed read's error as seen: every poll that awaited it got it; none left is no leak."""
-    if not read.cancelled():
-        read.exception()
+        self.reads.clear()
 
 
 curve_poller = CurvePoller()
