@@ -83,9 +83,9 @@ class Freshness:
         """Subscribe to the job-changed notices until `stop` is set, resubscribing after Redis goes away; this
         process's own commits are noted directly.
 
-        Stop by setting `stop` (and cancelling, to be quick): on Python 3.11 a cancellation that lands while
-        redis-py connects can be swallowed (asyncio.wait_for's race, fixed in 3.12), so the loop also checks `stop`
-        at least every WAIT_S instead of relying on cancellation alone.
+        Stop by setting `stop` (and cancelling, to be quick): a cancellation that lands while redis-py connects and
+        subscribes can be swallowed (seen here on Python 3.11: the task went on listening, and the app's shutdown
+        hung), so the loop also checks `stop` at least every WAIT_S instead of relying on cancellation alone.
         """
         stop_listening = changes.listen_in_process(self.changed)
         try:
