@@ -79,6 +79,18 @@ def test_stale_attempt_cannot_write_and_rerecording_keeps_values(client):
     assert _metric_rows(job_id) == (2, 2)  # the re-report inserted nothing and counted nothing
 
 
+def test_a_re_reported_epoch_changes_neither_its_curve_nor_latest_metrics(client):
+    job_id = _running_job(client)
+    assert _record(job_id, 0, val_accuracy=0.5, val_f1=0.4)
+    assert _record(job_id, 0, val_accuracy=0.9, val_f1=0.4)  # a resume that did not reproduce the epoch exactly
+    job = client.get(f"/v1/jobs/{job_id}").json()
+    assert job["latest_metrics"] == {"val_accuracy": 0.5, "val_f1": 0.4} and job["progress"]["epoch"] == 1
+    assert client.get(f"/v1/jobs/{job_id}/metrics").json()["series"]["val_accuracy"] == [{"epoch": 0, "value": 0.5}]
+    assert _record(job_id, 0, val_accuracy=0.9, val_loss=1.5)  # a series the epoch lacked is recorded, and shown
+    assert client.get(f"/v1/jobs/{job_id}").json()["latest_metrics"] == {
+        "val_accuracy": 0.5, "val_f1": 0.4, "val_loss": 1.5}
+
+
 def _metric_rows(job_id: str) -> tuple[int, int]:
     """(jobs.metric_rows, the rows actually in metrics) for one job."""
     from sqlalchemy import func, select

@@ -38,16 +38,17 @@ def record_epoch(session: Session, *, job_id: str, attempt: int, epoch: int, val
     # A resumed attempt re-reports epochs from its checkpoint (identical values): a recorded value never changes.
     stmt = stmt.on_conflict_do_nothing(index_elements=["job_id", "epoch", "split", "name"])
     # RETURNING lists the rows actually inserted (rowcount is -1 for this statement under psycopg).
-    inserted = len(session.execute(stmt.returning(Metric.epoch)).all())
+    inserted = {f"{split}_{name}": value for split, name, value in
+                session.execute(stmt.returning(Metric.split, Metric.name, Metric.value))}
+    if not inserted:
+        return True  # all of it was recorded before: nothing changes, not even latest_metrics
     job = session.get(Job, job_id, populate_existing=True)
     assert job is not None
-    changes: dict = {"metric_rows": Job.metric_rows + inserted} if inserted else {}
-    if epoch + 1 >= job.epochs_done:
-        changes.update(epochs_done=epoch + 1,
-                       latest_metrics={**job.latest_metrics, **{k: float(v) for k, v in values.items()}})
-    if changes:
-        session.execute(update(Job).where(Job.id == job_id).values(**changes))
-        mark_changed(session, job_id)  # its curve or its view moved: cached copies must be read again
+    changes: dict = {"metric_rows": Job.metric_rows + len(inserted)}
+    if epoch + 1 >= job.epochs_done:  # latest_metrics holds the newest recorded value of each series
+        changes.update(epochs_done=epoch + 1, latest_metrics={**job.latest_metrics, **inserted})
+    session.execute(update(Job).where(Job.id == job_id).values(**changes))
+    mark_changed(session, job_id)  # its curve and its view moved: cached copies must be read again
     return True
 
 
