@@ -19,6 +19,7 @@ What it measures
         metrics_many_finished  the same over 50 finished jobs (answered from memory once cached)
         job            GET /v1/jobs/{id}                             (the status poll: the job's view, 200)
         job_many_running       each request the view of another of the 50 running jobs, in turn
+        jobs_list      GET /v1/jobs?status=running&limit=20          (a page of 20 job views, read from SQL)
 
     metrics, metrics_304, since_last and job have all clients watching one job (a dashboard many people have
     open); the *_many_* endpoints, every client a different job.
@@ -69,7 +70,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 ENDPOINTS = ("healthz", "metrics", "metrics_304", "since_last", "metrics_many_running", "metrics_many_finished",
-             "job", "job_many_running")
+             "job", "job_many_running", "jobs_list")
 OVERLOAD_HEALTHZ_TIMEOUT_S = 5.0
 
 WRK_SCRIPT = r"""
@@ -320,6 +321,7 @@ def endpoint_requests(base: str, job_id: str) -> dict[str, tuple[list[str], dict
         "metrics_many_finished": (curves_of("succeeded"), {}, 200),
         "job": ([f"{base}/v1/jobs/{job_id}"], {}, 200),
         "job_many_running": ([url.removesuffix("/metrics") for url in running], {}, 200),
+        "jobs_list": ([f"{base}/v1/jobs?status=running&limit=20"], {}, 200),
     }
     for name, (urls, headers, expected) in reqs.items():
         for url in urls[:3]:
