@@ -18,7 +18,7 @@ def get_session() -> Iterator[Session]:
 
 
 def get_read_session() -> Iterator[Session]:
-    with Session(get_read_engine(), expire_on_commit=False) as session:
+    with Session(get_read_engine()) as session:
         yield session
 
 
@@ -39,7 +39,7 @@ async def valid_job(job_id: str) -> Job:
 def _read_job(job_id: str) -> Job | None:
     # The session ends here, so the connection is back in the pool before the route runs: under overload,
     # requests waiting for a threadpool thread must not hold the pool's connections (bench/polling.py).
-    with Session(get_read_engine(), expire_on_commit=False) as session:
+    with Session(get_read_engine()) as session:  # closing keeps the loaded attributes (nothing commits here)
         return session.get(Job, job_id)
 
 

@@ -17,10 +17,12 @@ T = TypeVar("T")
 
 
 class SharedReads(Generic[K, T]):
-    """Runs `read(key)` in a worker thread (at most `limiter`'s number at once), shared as described above."""
+    """Runs `read(key)` in a worker thread, at most `max_threads` at once, shared as described above."""
 
-    def __init__(self, limiter: anyio.CapacityLimiter) -> None:
-        self._limiter = limiter
+    # 8: polls of many different keys then cannot take all 40 threadpool threads (and 20 pooled connections) from
+    # the other routes. Metric-poll throughput was the same at 2, 4, 8 and 40 here (bench/polling.py).
+    def __init__(self, max_threads: int = 8) -> None:
+        self._limiter = anyio.CapacityLimiter(max_threads)
         # Per key (event-loop state, no lock): the read in progress, and the one that starts when it ends.
         self._running: dict[K, asyncio.Task[T]] = {}
         self._queued: dict[K, asyncio.Task[T]] = {}

@@ -1,9 +1,9 @@
 """Job-changed notices: after a commit that changed a job's status or its curve, the job's id goes out on Redis.
 
-API processes keep metric curves in memory (app/metrics/polling.py) and re-read a running job's curve only when a
-notice says that it changed, or when their copy is older than a fallback age (a notice lost to a crash between
-commit and publish, or to Redis). The job and metric services mark what they change with `mark_changed`; one
-after_commit hook publishes, so that no caller can forget to.
+API processes keep metric curves and job views in memory (app/metrics/polling.py, app/jobs/views.py) and re-read
+a running job's only when a notice says that it changed, or when their copy is older than a fallback age (a notice
+lost to a crash between commit and publish, or to Redis; app/jobs/freshness.py). The job and metric services mark
+what they change with `mark_changed`; one after_commit hook publishes, so that no caller can forget to.
 """
 
 import logging

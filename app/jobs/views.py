@@ -9,7 +9,6 @@ time, status polls got 0.1 of /healthz).
 import hashlib
 from typing import NamedTuple
 
-import anyio
 from sqlalchemy.orm import Session
 
 from app.core.db import get_read_engine
@@ -18,10 +17,6 @@ from app.core.shared_reads import SharedReads
 from app.jobs.freshness import freshness
 from app.jobs.models import Job
 from app.jobs.schemas import FINAL_STATUSES, job_out
-
-# At most this many view reads at once, so that status polls of many jobs cannot take every threadpool thread;
-# polls of one job share reads (app/core/shared_reads.py).
-_READ_LIMITER = anyio.CapacityLimiter(8)
 
 
 class View(NamedTuple):
@@ -36,7 +31,7 @@ class JobViews:
 
     def __init__(self, max_entries: int = 4096) -> None:
         self._cache: LRU[str, View] = LRU(max_entries)
-        self._reads: SharedReads[str, tuple[str, bytes] | None] = SharedReads(_READ_LIMITER)
+        self._reads: SharedReads[str, tuple[str, bytes] | None] = SharedReads()  # polls of one job share a read
 
     async def get(self, job_id: str) -> tuple[str, bytes] | None:
         """(ETag, JSON body) of the job as it is now; None if there is no such job."""

@@ -22,7 +22,6 @@ import hashlib
 import json
 from typing import NamedTuple
 
-import anyio
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
@@ -35,10 +34,6 @@ from app.jobs.schemas import FINAL_STATUSES
 from app.metrics.service import get_series
 
 _REVISION = select(Job.status, Job.metric_rows).where(Job.id == bindparam("job_id"))
-
-# At most this many poll reads at once: polls of many different running jobs then cannot take all 40 threadpool
-# threads (and 20 pooled connections) from the other routes. Throughput was the same at 2, 4, 8 and 40 here.
-_READ_LIMITER = anyio.CapacityLimiter(8)
 
 Answer = tuple[str, bytes] | None  # (ETag, JSON body), or None: no such job
 
@@ -58,7 +53,7 @@ class CurvePoller:
 
     def __init__(self, max_entries: int = 1024) -> None:
         self._cache: LRU[tuple, Cached] = LRU(max_entries)
-        self.reads: SharedReads[tuple, Answer] = SharedReads(_READ_LIMITER)
+        self.reads: SharedReads[tuple, Answer] = SharedReads()
 
     async def poll(self, *, job_id: str, names: str | None, since_epoch: int | None) -> Answer:
         """(ETag, JSON body) of the curve as it is now; None if there is no such job."""
