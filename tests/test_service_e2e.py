@@ -17,7 +17,7 @@ from tests.service_stack import ServiceStack, training_pids, wait_for
 
 pytestmark = pytest.mark.slow
 
-# ImageNet stem: 15x less compute than the CIFAR stem on CPU (shared/notes); the service path is the same.
+# ImageNet stem: 15x less compute than the CIFAR stem on CPU (docs/dependencies.md); the service path is the same.
 FAST_MODEL = {"backbone": "resnet18", "cifar_stem": False}
 # Adam at 1e-3 learns the synthetic patterns within 3 epochs of 400 images (SGD at 0.05 needs more).
 TRAINER = {"batch_size": 50, "optimizer": "adam", "learning_rate": 0.001, "num_workers": 0}
