@@ -15,7 +15,7 @@ import yaml
 from app.cli import app as cli_app
 from app.core.config import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 IMAGE = "flashjobs-gpu:latest"
 
 

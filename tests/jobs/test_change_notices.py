@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.test_metrics_api import REVISION_READ, _answer_late, _finish, _get_at_once, _record, _running_job
+from tests.metrics.test_metrics_api import REVISION_READ, _answer_late, _finish, _get_at_once, _record, _running_job
 
 TRAIN = {"kind": "train", "dataset": {"name": "cifar10"}, "trainer": {"max_epochs": 3}}
 
@@ -108,7 +108,7 @@ def test_a_running_curve_is_read_again_when_another_process_announces_a_change(c
     writer = ("from app.core.db import session_scope\nfrom app.metrics.service import record_epoch\n"
               "with session_scope() as s:\n"
               f"    assert record_epoch(s, job_id={job_id!r}, attempt=1, epoch=1, values={{'val_accuracy': 0.5}})\n")
-    subprocess.run([sys.executable, "-c", writer], check=True, cwd=Path(__file__).resolve().parents[1], timeout=60)
+    subprocess.run([sys.executable, "-c", writer], check=True, cwd=Path(__file__).resolve().parents[2], timeout=60)
     _wait_until(lambda: _epochs(client, job_id) == [0, 1], "the poll shows the other process's epoch")
     assert _epochs(client, job_id) == [0, 1]
 
@@ -158,7 +158,7 @@ def test_polls_read_sql_while_redis_is_away_and_trust_notices_again_after(servic
     from app.jobs import changes, freshness
     from app.jobs.models import Job
     from app.main import create_app
-    from tests.service_stack import free_port
+    from tests.e2e.service_stack import free_port
 
     port = free_port()  # a Redis of this test's own, to stop and start again
     monkeypatch.setenv("FLASHJOBS_REDIS_URL", f"redis://127.0.0.1:{port}/0")

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.service_stack import ServiceStack, training_pids, wait_for
+from tests.e2e.service_stack import ServiceStack, training_pids, wait_for
 
 pytestmark = pytest.mark.slow
 
