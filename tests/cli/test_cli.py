@@ -22,7 +22,6 @@ import pytest
 from app import stack
 from app.cli import CPU_PLAN, FULL_PLAN, Api, Failure, describe_error, download_artifact, draw_curves, parse_sse
 from app.jobs.schemas import ChainIn
-from app.synthetic_data import write_cifar10, write_cifar100
 
 FLASHJOBS = [str(Path(sys.executable).with_name("flashjobs"))]  # the installed console script
 TRAIN = {"kind": "train", "dataset": {"name": "cifar10", "train_limit": 100}, "trainer": {"max_epochs": 2}}
@@ -154,61 +153,6 @@ def test_demo_chains_are_valid_specs():
         assert finetune.init_from.step == 0 and finetune.finetune.strategy == "freeze"
     assert FULL_PLAN.chain()["steps"][0]["trainer"]["max_epochs"] == 25
     assert "train_limit" not in FULL_PLAN.chain()["steps"][0]["dataset"]  # the whole set
-
-
-def test_synthetic_data_has_the_real_cifar_layout_and_is_marked(tmp_path):
-    import pickle
-
-    import numpy as np
-
-    cifar10 = write_cifar10(tmp_path, train_per_class=5, val_per_class=2)
-    cifar100 = write_cifar100(tmp_path, train_per_class=2, val_per_class=1)
-    assert sorted(p.name for p in cifar10.iterdir()) == sorted(
-        [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta", "SYNTHETIC.txt"])
-    assert sorted(p.name for p in cifar100.iterdir()) == ["SYNTHETIC.txt", "meta", "test", "train"]
-
-    def load(path: Path) -> dict:
-        return pickle.loads(path.read_bytes(), encoding="latin1")  # as readers of the official files do
-
-    batches = [load(cifar10 / f"data_batch_{i}") for i in range(1, 6)]
-    labels = np.concatenate([b["labels"] for b in batches])
-    assert all(b["data"].dtype == np.uint8 and b["data"].shape[1] == 3072 for b in batches)
-    assert np.bincount(labels).tolist() == [5] * 10
-    assert len(load(cifar10 / "batches.meta")["label_names"]) == 10
-    train = load(cifar100 / "train")
-    assert train["data"].shape == (200, 3072) and sorted(set(train["fine_labels"])) == list(range(100))
-    assert max(train["coarse_labels"]) == 19 and len(train["filenames"]) == 200
-    meta = load(cifar100 / "meta")
-    assert len(meta["fine_label_names"]) == 100 and len(meta["coarse_label_names"]) == 20
-    assert all(name.startswith("synthetic") for name in meta["fine_label_names"])
-
-
-def test_synthetic_classes_are_learnable(tmp_path):
-    """A nearest-class-mean classifier on raw pixels already beats chance (0.1) by far."""
-    import pickle
-
-    import numpy as np
-
-    folder = write_cifar10(tmp_path, train_per_class=40, val_per_class=20)
-    train = [pickle.loads((folder / f"data_batch_{i}").read_bytes()) for i in range(1, 6)]
-    x = np.concatenate([b["data"] for b in train]).astype(np.float32)
-    y = np.concatenate([b["labels"] for b in train])
-    val = pickle.loads((folder / "test_batch").read_bytes())
-    means = np.stack([x[y == k].mean(0) for k in range(10)])
-    predicted = np.argmin(((val["data"].astype(np.float32)[:, None] - means[None]) ** 2).sum(-1), axis=1)
-    assert (predicted == np.asarray(val["labels"])).mean() > 0.3
-
-
-def test_stack_lock_is_exclusive_and_describes_the_running_stack(tmp_path):
-    first, second = stack.StackLock(tmp_path), stack.StackLock(tmp_path)
-    assert stack.running_stack(tmp_path) is None
-    assert first.acquire()
-    assert not second.acquire()
-    first.describe({"api_url": "http://127.0.0.1:1", "pid": 1})
-    assert stack.running_stack(tmp_path) == {"api_url": "http://127.0.0.1:1", "pid": 1}
-    first.release()
-    assert stack.running_stack(tmp_path) is None and second.acquire()
-    second.release()
 
 
 def test_unreachable_api_is_reported_with_a_hint():
