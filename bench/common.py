@@ -1,7 +1,7 @@
-"""What the benchmarks share: the machine (GPU included), GPU sampling, throwaway databases, statistics, JSON output.
+"""What the benchmarks share: the machine (GPU included), GPU sampling, Postgres counters, statistics, JSON output.
 
 Not a benchmark itself; the scripts in bench/ import it (they put bench/ on sys.path by being run as scripts:
-`.venv/bin/python bench/polling.py`).
+`.venv/bin/python bench/polling.py`). Ports and throwaway databases come from tests/helpers.py, as in the tests.
 """
 
 from __future__ import annotations
@@ -9,11 +9,9 @@ from __future__ import annotations
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,10 +19,12 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO / "bench" / "results"
-if str(REPO) not in sys.path:  # `app` importable even without the editable install
+if str(REPO) not in sys.path:  # `app` and `tests.helpers` importable even without the editable install
     sys.path.insert(0, str(REPO))
 
-POSTGRES_ADMIN_URL = os.environ.get("FLASHJOBS_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+from tests import helpers
+
+POSTGRES_ADMIN_URL = os.environ.get("FLASHJOBS_BENCH_POSTGRES", helpers.POSTGRES_ADMIN_URL)
 
 # Six metrics on each split: the twelve series a Flash classification job reports per epoch.
 METRIC_NAMES = ("accuracy", "f1", "auroc", "loss", "precision", "recall")
@@ -136,40 +136,13 @@ class GpuSampler:
                 "memory_peak_mib": max(m for _, m in self.samples)}
 
 
-def postgres_reachable() -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", 5432)) == 0
-
-
 def reachable_backends(spec: str) -> list[str]:
     """The comma-separated backends of `spec` ("sqlite,postgres"), without Postgres where none answers."""
     backends = [b for b in spec.split(",") if b]
-    if "postgres" in backends and not postgres_reachable():
+    if "postgres" in backends and not helpers.postgres_reachable(POSTGRES_ADMIN_URL):
         print("no Postgres at 127.0.0.1:5432: skipping it", flush=True)
         backends.remove("postgres")
     return backends
-
-
-def create_postgres_database(prefix: str) -> tuple[str, str]:
-    """A fresh database on the local server; returns (url, name). Drop it with drop_postgres_database."""
-    import sqlalchemy as sa
-
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", name
-
-
-def drop_postgres_database(name: str) -> None:
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 class postgres_sessions_counter:  # noqa: N801 - used like a function
@@ -201,12 +174,6 @@ def postgres_server_version() -> str:
         version = conn.execute(sa.text("SHOW server_version")).scalar_one()
     admin.dispose()
     return str(version)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:

@@ -68,6 +68,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
+from tests.helpers import create_postgres_database, drop_postgres_database, free_port
 
 ENDPOINTS = ("healthz", "metrics", "metrics_304", "since_last", "metrics_many_running", "metrics_many_finished",
              "job", "job_many_running", "jobs_list")
@@ -158,7 +159,7 @@ def seed(url: str, *, epochs: int, other_jobs: int) -> dict[str, Any]:
 
 @contextmanager
 def api_server(*, url: str, state_dir: Path, redis_url: str, log_path: Path):
-    port = common.free_port()
+    port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1",
            "FLASHJOBS_DATABASE_URL": url, "FLASHJOBS_REDIS_URL": redis_url,
            "FLASHJOBS_RECONCILE_IN_API": "false", "FLASHJOBS_STATE_DIR": str(state_dir),
@@ -517,11 +518,11 @@ def run_backend(backend: str, args: argparse.Namespace, wrk_script: Path | None,
         if backend == "sqlite":
             url = f"sqlite:///{tmp / 'sqlite-state' / 'flashjobs.db'}"
         else:
-            url, name = common.create_postgres_database("flashjobs_bench_poll")
-            stack.callback(common.drop_postgres_database, name)
+            url, name = create_postgres_database("flashjobs_bench_poll", admin_url=common.POSTGRES_ADMIN_URL)
+            stack.callback(drop_postgres_database, name, admin_url=common.POSTGRES_ADMIN_URL)
             pg_sessions = common.postgres_sessions_counter(name)
             stack.callback(pg_sessions.dispose)
-        redis_port = common.free_port()
+        redis_port = free_port()
         redis_proc = start_redis_server(port=redis_port, data_dir=tmp / f"redis-{backend}")
         stack.callback(lambda: (redis_proc.terminate(), redis_proc.wait(timeout=10)))
         redis_url = f"redis://127.0.0.1:{redis_port}/0"

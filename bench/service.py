@@ -11,8 +11,8 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import free_port  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests.helpers, app
+from tests.helpers import free_port
 
 from app.core.embedded_redis import start_redis_server  # noqa: E402
 from app.stack import start_in_background, stop_background, wait_until_ready  # noqa: E402

@@ -64,6 +64,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
+from tests.helpers import create_postgres_database, drop_postgres_database
 
 EPOCHS = 100
 SERIES_SAMPLE = 200  # curve reads rotate over this many random jobs
@@ -359,7 +360,7 @@ def run_backend(backend: str, args: argparse.Namespace, tmp: Path) -> dict[str, 
     if backend == "sqlite":
         url = f"sqlite:///{tmp / 'store.db'}"
     else:
-        url, name = common.create_postgres_database("flashjobs_bench_store")
+        url, name = create_postgres_database("flashjobs_bench_store", admin_url=common.POSTGRES_ADMIN_URL)
     result: dict[str, Any] = {"sizes": {}}
     try:
         upgrade(url)  # the real migrations
@@ -441,7 +442,7 @@ def run_backend(backend: str, args: argparse.Namespace, tmp: Path) -> dict[str, 
         engine.dispose()
     finally:
         if name:
-            common.drop_postgres_database(name)
+            drop_postgres_database(name, admin_url=common.POSTGRES_ADMIN_URL)
     return result
 
 

@@ -1,28 +1,22 @@
 """Real services for the tests: a bundled redis-server, SQLite and (when reachable) Postgres, the app."""
 
 import os
-import socket
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import create_postgres_database, drop_postgres_database, free_port, postgres_reachable
+
 # Before anything imports the app: the Celery app reads the broker URL once, at import.
 _REDIS_PORT = None
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def pytest_configure(config: pytest.Config) -> None:
     global _REDIS_PORT
     from app.core.embedded_redis import start_redis_server
 
-    _REDIS_PORT = _free_port()
+    _REDIS_PORT = free_port()
     data_dir = Path(config.rootpath) / ".pytest-state" / f"redis-{_REDIS_PORT}"
     config._flashjobs_redis = start_redis_server(port=_REDIS_PORT, data_dir=data_dir)  # type: ignore[attr-defined]
     os.environ["FLASHJOBS_REDIS_URL"] = f"redis://127.0.0.1:{_REDIS_PORT}/0"
@@ -34,15 +28,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if process is not None:
         process.terminate()
         process.wait(timeout=10)
-
-
-POSTGRES_ADMIN_URL = os.environ.get("FLASHJOBS_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-
-
-def _postgres_reachable() -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", 5432)) == 0
 
 
 @pytest.fixture
@@ -64,40 +49,20 @@ def _reset_caches() -> None:
         cached.cache_clear()
 
 
-def _create_postgres_database() -> tuple[str, str]:
-    import sqlalchemy as sa
-
-    name = f"flashjobs_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}", name
-
-
-def _drop_postgres_database(name: str) -> None:
-    import sqlalchemy as sa
-
-    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database of each kind; Postgres is skipped only where none is reachable."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'flashjobs.db'}"
         return
-    if not _postgres_reachable():
+    if not postgres_reachable():
         if os.environ.get("CI"):
             pytest.fail("Postgres at 127.0.0.1:5432 is not reachable, and CI must test it")
         pytest.skip("no Postgres at 127.0.0.1:5432")
-    url, name = _create_postgres_database()
+    url, name = create_postgres_database()
     yield url
     _reset_caches()
-    _drop_postgres_database(name)
+    drop_postgres_database(name)
 
 
 @pytest.fixture

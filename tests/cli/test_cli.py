@@ -22,17 +22,9 @@ import pytest
 from app import stack
 from app.cli import CPU_PLAN, FULL_PLAN, Api, Failure, describe_error, download_artifact, draw_curves, parse_sse
 from app.jobs.schemas import ChainIn
+from tests.helpers import FINETUNE_STEP, TRAIN, free_port
 
 FLASHJOBS = [str(Path(sys.executable).with_name("flashjobs"))]  # the installed console script
-TRAIN = {"kind": "train", "dataset": {"name": "cifar10", "train_limit": 100}, "trainer": {"max_epochs": 2}}
-FINETUNE_STEP = {"kind": "finetune", "dataset": {"name": "cifar100"}, "init_from": {"step": 0},
-                 "finetune": {"strategy": "freeze"}}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def port_is_open(port: int) -> bool:

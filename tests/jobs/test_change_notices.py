@@ -9,10 +9,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.helpers import TRAIN_THREE_EPOCHS, free_port
 from tests.metrics.test_metrics_api import REVISION_READ, _answer_late, _finish, _get_at_once, _record, _running_job
-
-TRAIN = {"kind": "train", "dataset": {"name": "cifar10"}, "trainer": {"max_epochs": 3}}
-
 
 def _wait_until(predicate, what: str, timeout_s: float = 20.0) -> None:  # noqa: ANN001
     deadline = time.monotonic() + timeout_s
@@ -59,8 +57,8 @@ def test_every_change_to_a_status_or_a_curve_is_announced_after_commit(client, r
     from app.jobs.models import Job
 
     notices = Notices(redis_url)
-    chain = client.post("/v1/chains", json={"steps": [TRAIN, {**TRAIN, "kind": "finetune", "init_from": {"step": 0}},
-                                                      {**TRAIN, "kind": "finetune", "init_from": {"step": 1}}]})
+    finetunes = [{**TRAIN_THREE_EPOCHS, "kind": "finetune", "init_from": {"step": step}} for step in (0, 1)]
+    chain = client.post("/v1/chains", json={"steps": [TRAIN_THREE_EPOCHS, *finetunes]})
     parent, child, grandchild = [job["id"] for job in chain.json()["jobs"]]
     assert notices.received() == set()  # a new job has no cached curve anywhere
     with session_scope() as session:
@@ -158,7 +156,6 @@ def test_polls_read_sql_while_redis_is_away_and_trust_notices_again_after(servic
     from app.jobs import changes, freshness
     from app.jobs.models import Job
     from app.main import create_app
-    from tests.e2e.service_stack import free_port
 
     port = free_port()  # a Redis of this test's own, to stop and start again
     monkeypatch.setenv("FLASHJOBS_REDIS_URL", f"redis://127.0.0.1:{port}/0")

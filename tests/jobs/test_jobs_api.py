@@ -8,9 +8,7 @@ import pytest
 import redis
 from sqlalchemy import update
 
-TRAIN = {"kind": "train", "dataset": {"name": "cifar10", "train_limit": 100}, "trainer": {"max_epochs": 2}}
-FINETUNE_STEP = {"kind": "finetune", "dataset": {"name": "cifar100"}, "init_from": {"step": 0},
-                 "finetune": {"strategy": "freeze"}}
+from tests.helpers import FINETUNE_STEP, POSTGRES_ADMIN_URL, TRAIN
 
 
 def queued_messages(redis_url: str) -> list[str]:
@@ -234,7 +232,6 @@ def test_reads_survive_the_database_dropping_every_connection(client, database_u
     import sqlalchemy as sa
 
     from app.core import db
-    from tests.conftest import POSTGRES_ADMIN_URL
 
     monkeypatch.setattr(db, "IDLE_BEFORE_PING_S", 0.05)
     job_id = client.post("/v1/jobs", json=TRAIN).json()["id"]

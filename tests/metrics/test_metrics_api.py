@@ -6,14 +6,14 @@ import time
 
 import redis
 
-TRAIN = {"kind": "train", "dataset": {"name": "cifar10"}, "trainer": {"max_epochs": 3}}
+from tests.helpers import TRAIN_THREE_EPOCHS
 
 
 def _running_job(client) -> str:
     from app.core.db import session_scope
     from app.jobs import service
 
-    job_id = client.post("/v1/jobs", json=TRAIN).json()["id"]
+    job_id = client.post("/v1/jobs", json=TRAIN_THREE_EPOCHS).json()["id"]
     with session_scope() as session:
         service.claim(session, job_id=job_id, owner="test-worker")
     return job_id

@@ -1,0 +1,58 @@
+"""What tests and benchmarks share: free ports, job specs, throwaway Postgres databases.
+
+Plain functions without pytest, so that bench/ imports them too (it runs from the repository root).
+"""
+
+import os
+import socket
+import uuid
+
+POSTGRES_ADMIN_URL = os.environ.get("FLASHJOBS_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+# A train job that fails fast in an empty data dir (no CIFAR, downloads off), and a finetune step after it.
+TRAIN = {"kind": "train", "dataset": {"name": "cifar10", "train_limit": 100}, "trainer": {"max_epochs": 2}}
+FINETUNE_STEP = {"kind": "finetune", "dataset": {"name": "cifar100"}, "init_from": {"step": 0},
+                 "finetune": {"strategy": "freeze"}}
+# A job whose three epochs the metrics tests record by hand through the service functions.
+TRAIN_THREE_EPOCHS = {"kind": "train", "dataset": {"name": "cifar10"}, "trainer": {"max_epochs": 3}}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def postgres_reachable(admin_url: str = POSTGRES_ADMIN_URL) -> bool:
+    """Whether the server of `admin_url` accepts TCP connections."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(admin_url)
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((url.host or "127.0.0.1", url.port or 5432)) == 0
+
+
+def create_postgres_database(
+    prefix: str = "flashjobs_test", *, admin_url: str = POSTGRES_ADMIN_URL
+) -> tuple[str, str]:
+    """A fresh, empty database on the server of `admin_url`; returns (its URL, its name)."""
+    import sqlalchemy as sa
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return admin_url.rsplit("/", 1)[0] + f"/{name}", name
+
+
+def drop_postgres_database(name: str, *, admin_url: str = POSTGRES_ADMIN_URL) -> None:
+    """Drop the database `name`, closing whatever connections still use it."""
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
