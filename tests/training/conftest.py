@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from app.jobs.schemas import JobSpec
-from tests.cifar_files import write_cifar10
+from app.synthetic_data import write_cifar10
 
 
 def _make_spec(**overrides) -> JobSpec:
@@ -38,7 +38,7 @@ def _quiet_lightning():
 
 @pytest.fixture(scope="session")
 def cifar10_dir(tmp_path_factory) -> Path:
-    """A data dir with a learnable CIFAR-10 in the real format: 8 train and 5 val images per class."""
+    """A data dir with a CIFAR-10 in the real format, each class in its own colour: 8 train, 5 val per class."""
     data_dir = tmp_path_factory.mktemp("cifar10-data")
-    write_cifar10(data_dir, train_per_class=8, val_per_class=5)
+    write_cifar10(data_dir, train_per_class=8, val_per_class=5, colour_matches=1.0)
     return data_dir

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.cifar_files import CIFAR10_CLASSES, CIFAR100_CLASSES, write_cifar10, write_cifar100, write_image_folder
+from app.synthetic_data import CIFAR10_CLASSES, CIFAR100_CLASSES, write_cifar10, write_cifar100, write_image_folder
 from worker.training import download
 from worker.training.data import build_data, load_dataset
 from worker.training.cifar import read_cifar

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 from sklearn.metrics import accuracy_score, f1_score, log_loss, roc_auc_score
 
-from tests.cifar_files import CIFAR10_CLASSES, write_image_folder
+from app.synthetic_data import CIFAR10_CLASSES, write_image_folder
 from tests.training.recording_reporter import RecordingReporter
 from worker.training.artifacts import load_backbone
 from worker.training.checkpointing import read_checkpoint, recorded_history
