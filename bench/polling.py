@@ -172,20 +172,12 @@ def api_server(*, url: str, state_dir: Path, redis_url: str, log_path: Path):
                             start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
-        import httpx
+        from app.stack.commands import NotReady, exit_of, wait_ready
 
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"API exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"API not ready in 60 s:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.2)
+        try:
+            wait_ready(base, timeout_s=60, abort_if=exit_of(proc, "API"))
+        except NotReady as exc:
+            raise RuntimeError(f"{exc}:\n{log_path.read_text()[-3000:]}") from None
         yield base, proc.pid
     finally:
         if proc.poll() is None:

@@ -15,7 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository r
 from tests.helpers import free_port
 
 from app.core.embedded_redis import start_redis_server  # noqa: E402
-from app.stack import start_in_background, stop_background, wait_until_ready  # noqa: E402
+from app.stack.background import start_in_background, stop_background  # noqa: E402
+from app.stack.commands import NotReady, exit_of, wait_ready  # noqa: E402
 
 FINAL = ("succeeded", "failed", "cancelled")
 
@@ -31,8 +32,10 @@ def running_service(root: Path, data_dir: Path, **settings: str) -> Iterator[str
            "FLASHJOBS_ALLOW_DOWNLOADS": "false", **{f"FLASHJOBS_{k.upper()}": v for k, v in settings.items()}}
     stack = start_in_background(api_url=api_url, env=env, log_file=root / "up.log")
     try:
-        if not wait_until_ready(stack, api_url):
-            raise RuntimeError(f"the stack did not come up; see {root / 'up.log'}")
+        try:
+            wait_ready(api_url, abort_if=exit_of(stack, "stack"))
+        except NotReady as exc:
+            raise RuntimeError(f"the stack did not come up ({exc}); see {root / 'up.log'}") from None
         _wait_for_worker(root / "state" / "logs" / "worker.log")
         yield api_url
     finally:

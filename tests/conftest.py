@@ -8,17 +8,20 @@ import pytest
 
 from tests.helpers import create_postgres_database, drop_postgres_database, free_port, postgres_reachable
 
-# Before anything imports the app: the Celery app reads the broker URL once, at import.
 _REDIS_PORT = None
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    """One redis-server for the whole run, in the environment before any test reads the settings."""
     global _REDIS_PORT
     from app.core.embedded_redis import start_redis_server
+    from app.stack.processes import die_with_parent
 
     _REDIS_PORT = free_port()
     data_dir = Path(config.rootpath) / ".pytest-state" / f"redis-{_REDIS_PORT}"
-    config._flashjobs_redis = start_redis_server(port=_REDIS_PORT, data_dir=data_dir)  # type: ignore[attr-defined]
+    # A parent-death signal: a pytest killed outright leaves no redis-server behind.
+    config._flashjobs_redis = start_redis_server(port=_REDIS_PORT, data_dir=data_dir,  # type: ignore[attr-defined]
+                                                 preexec_fn=die_with_parent)
     os.environ["FLASHJOBS_REDIS_URL"] = f"redis://127.0.0.1:{_REDIS_PORT}/0"
     os.environ["FLASHJOBS_RECONCILE_IN_API"] = "false"  # tests run the reconciler when they mean to
 

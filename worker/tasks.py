@@ -10,17 +10,18 @@ import sys
 import threading
 
 import redis
+from celery import shared_task
 from celery.signals import worker_shutting_down
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.core.config import Settings, get_settings
 from app.core.db import session_scope
+from app.core.queue import RUN_JOB_TASK
 from app.jobs import service
 from app.jobs.dispatch import dispatch
 from app.jobs.models import Job
 from app.jobs.schemas import FINAL_STATUSES
 from app.metrics import live
-from worker.celery_app import RUN_JOB_TASK, celery_app
 from worker.run_attempt import EXIT_YIELDED, outcome_path
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ def _on_shutdown(**_kwargs: object) -> None:
     shutting_down.set()  # the running attempt checkpoints and hands its job back to the queue
 
 
-@celery_app.task(name=RUN_JOB_TASK)
+@shared_task(name=RUN_JOB_TASK)  # bound to worker/celery_app.py's app when the worker loads this module
 def run_job(job_id: str) -> None:
     """Run one job if it is still queued; a duplicate or stale message finds it claimed and does nothing."""
     settings = get_settings()

@@ -4,6 +4,7 @@ import importlib.util
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import redis
@@ -23,8 +24,12 @@ def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def start_redis_server(*, port: int, data_dir: Path, timeout_s: float = 10.0) -> subprocess.Popen[bytes]:
-    """Start redis-server on 127.0.0.1:port with append-only persistence in data_dir; wait until it answers."""
+def start_redis_server(*, port: int, data_dir: Path, timeout_s: float = 10.0,
+                       preexec_fn: Callable[[], None] | None = None) -> subprocess.Popen[bytes]:
+    """Start redis-server on 127.0.0.1:port with append-only persistence in data_dir; wait until it answers.
+
+    preexec_fn runs in the child before exec (a parent-death signal, say).
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         [str(redis_server_binary()), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir.resolve()),
@@ -33,6 +38,7 @@ def start_redis_server(*, port: int, data_dir: Path, timeout_s: float = 10.0) ->
          "--logfile", str((data_dir / "redis.log").resolve())],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,  # a terminal's Ctrl-C is for whoever started it, who stops Redis last
+        preexec_fn=preexec_fn,
     )
     client = redis.Redis(port=port, socket_connect_timeout=0.5)
     deadline = time.monotonic() + timeout_s
@@ -45,4 +51,5 @@ def start_redis_server(*, port: int, data_dir: Path, timeout_s: float = 10.0) ->
         except redis.ConnectionError:
             time.sleep(0.05)
     process.kill()
+    process.wait()
     raise RuntimeError(f"redis-server did not answer on port {port} within {timeout_s:.0f} s")

@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +18,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app import stack
-from app.cli import CPU_PLAN, FULL_PLAN, Api, Failure, describe_error, download_artifact, draw_curves, parse_sse
+from app.cli.client import Api, Failure, describe_error, download_artifact, parse_sse
+from app.cli.demo import CPU_PLAN, FULL_PLAN
+from app.cli.plot import draw_curves
 from app.jobs.schemas import ChainIn
+from app.stack.commands import NotReady, answers, exit_of, wait_ready
+from app.stack.lock import running_stack
 from tests.helpers import FINETUNE_STEP, TRAIN, free_port
 
 FLASHJOBS = [str(Path(sys.executable).with_name("flashjobs"))]  # the installed console script
@@ -80,11 +82,10 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
                                    start_new_session=True)
     running = Up(process, url, redis_port, env, tmp / "state", log)
     try:
-        deadline = time.monotonic() + 120
-        while not stack.answers(url, "/readyz"):
-            assert process.poll() is None, f"`flashjobs up` exited:\n{running.output()}"
-            assert time.monotonic() < deadline, f"`flashjobs up` not ready:\n{running.output()}"
-            time.sleep(0.3)
+        try:
+            wait_ready(url, abort_if=exit_of(process, "`flashjobs up`"))
+        except NotReady as exc:
+            pytest.fail(f"{exc}:\n{running.output()}")
         yield running
     finally:
         if process.poll() is None:
@@ -161,7 +162,7 @@ def test_second_up_on_the_same_state_dir_refuses_and_names_the_running_one(up):
     result = up.cli("up", "--port", str(free_port()), timeout=60)
     assert result.returncode != 0
     assert "already running" in result.stdout and up.url in result.stdout
-    assert stack.answers(up.url, "/readyz")  # the first one is untouched
+    assert answers(up.url, "/readyz")  # the first one is untouched
 
 
 def test_failing_chain_through_the_cli(up, tmp_path):
@@ -198,11 +199,11 @@ def test_bad_spec_is_rejected_naming_the_field(up, tmp_path):
 
 
 def test_ctrl_c_stops_the_whole_stack_and_leaves_no_process(up):
-    info = stack.running_stack(up.state_dir)
+    info = running_stack(up.state_dir)
     assert info and info["api_url"] == up.url and set(info["children"]) == {"redis", "api", "worker"}
     os.killpg(up.process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground group
     assert up.process.wait(timeout=150) == 0, up.output()
     assert "Stopped." in up.output()
-    assert not stack.answers(up.url) and not port_is_open(up.redis_port)
+    assert not answers(up.url) and not port_is_open(up.redis_port)
     assert processes_mentioning(str(up.state_dir)) == []
-    assert stack.running_stack(up.state_dir) is None
+    assert running_stack(up.state_dir) is None

@@ -5,11 +5,17 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
-import httpx
+from app.core.queue import TRAINING_QUEUE
+from app.stack.commands import CELERY_APP, NotReady, exit_of, wait_ready
 
 from tests.helpers import free_port
+
+
+T = TypeVar("T")
 
 
 class ServiceStack:
@@ -31,20 +37,14 @@ class ServiceStack:
 
     def start_api(self) -> None:
         self.api = self._spawn("api", ["uvicorn", "app.main:app", "--port", str(self.port), "--log-level", "warning"])
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert self.api.poll() is None, self.logs("api")
-            time.sleep(0.2)
-        raise TimeoutError(self.logs("api"))
+        try:
+            wait_ready(self.url, timeout_s=60, abort_if=exit_of(self.api, "API"))
+        except NotReady as exc:
+            raise TimeoutError(f"{exc}\n{self.logs('api')}") from None
 
     def start_worker(self) -> subprocess.Popen[bytes]:
         n = len(self.workers)
-        worker = self._spawn(f"worker{n}", ["celery", "-A", "worker.celery_app", "worker", "-Q", "training",
+        worker = self._spawn(f"worker{n}", ["celery", "-A", CELERY_APP, "worker", "-Q", TRAINING_QUEUE,
                                             "--pool", "solo", "--concurrency", "1", "-n", f"test{n}@%h",
                                             "--without-gossip", "--without-mingle", "--loglevel", "info"])
         self.workers.append(worker)
@@ -67,7 +67,7 @@ class ServiceStack:
                 process.wait(timeout=30)
 
 
-def wait_for(predicate, *, timeout: float, interval: float = 0.25, what: str = "condition"):  # noqa: ANN001
+def wait_for(predicate: Callable[[], T], *, timeout: float, interval: float = 0.25, what: str = "condition") -> T:
     """Poll until predicate() returns something truthy; return it."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -1,15 +1,15 @@
 """The lock file that keeps one embedded stack per state directory."""
 
-from app import stack
+from app.stack.lock import StackLock, running_stack
 
 
 def test_stack_lock_is_exclusive_and_describes_the_running_stack(tmp_path):
-    first, second = stack.StackLock(tmp_path), stack.StackLock(tmp_path)
-    assert stack.running_stack(tmp_path) is None
+    first, second = StackLock(tmp_path), StackLock(tmp_path)
+    assert running_stack(tmp_path) is None
     assert first.acquire()
     assert not second.acquire()
     first.describe({"api_url": "http://127.0.0.1:1", "pid": 1})
-    assert stack.running_stack(tmp_path) == {"api_url": "http://127.0.0.1:1", "pid": 1}
+    assert running_stack(tmp_path) == {"api_url": "http://127.0.0.1:1", "pid": 1}
     first.release()
-    assert stack.running_stack(tmp_path) is None and second.acquire()
+    assert running_stack(tmp_path) is None and second.acquire()
     second.release()
