@@ -10,8 +10,10 @@ from rich.markup import escape
 
 # The order of registration is the order of `flashjobs --help`: the commands that run the service first.
 from app.cli import service
+
 # isort: split
 from app.cli import jobs
+
 # isort: split
 from app.cli import demo
 from app.cli.client import Failure

@@ -12,8 +12,18 @@ from rich.table import Table
 
 from app.cli.client import Api, Failure, api_for, download_artifact
 from app.cli.plot import draw_curves
-from app.cli.render import (console, epoch_line, error_text, fmt_duration, fmt_value, job_seconds, jobs_table,
-                            ordered_series, print_outcome, status_text)
+from app.cli.render import (
+    console,
+    epoch_line,
+    error_text,
+    fmt_duration,
+    fmt_value,
+    job_seconds,
+    jobs_table,
+    ordered_series,
+    print_outcome,
+    status_text,
+)
 from app.cli.typer_app import ApiUrl, AsJson, JobId, app
 from app.jobs.status import JobStatus
 

@@ -19,7 +19,7 @@ def draw_curves(series: dict[str, list[dict]], path: Path, *, title: str) -> Non
     columns = 2 if len(panels) > 1 else 1
     rows = (len(panels) + columns - 1) // columns
     figure, axes = plt.subplots(rows, columns, figsize=(6 * columns, 3.2 * rows), squeeze=False)
-    for ax, (metric, names) in zip(axes.flat, panels.items()):
+    for ax, (metric, names) in zip(axes.flat, panels.items(), strict=False):
         for name in names:
             ax.plot([p["epoch"] + 1 for p in series[name]], [p["value"] for p in series[name]], marker="o",
                     label=name.split("_", 1)[0])

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 from app.core.config import Settings
 from app.stack.commands import NotReady, api_argv, local_url, safe_url, wait_ready, worker_argv
 from app.stack.lock import StackLock, running_stack
-from app.stack.processes import die_with_parent, is_running, start_time, stop_tree
+from app.stack.processes import die_with_parent, is_running, send, start_time, stop_tree
 
 # How long each child may take to stop after SIGTERM before it gets SIGKILL. The worker's running job
 # finishes its batch and writes a checkpoint first; on a CPU a batch can take seconds.
@@ -186,7 +186,7 @@ class Stack:
         for child in list(self.children.values()):
             if child.process.poll() is not None:
                 del self.children[child.name]
-                stop_tree(child.process.pid, child.started, timeout_s=0)  # its group's stragglers
+                send(child.process.pid, signal.SIGKILL, group=True)  # stragglers left in its process group
                 self.after_death(child.name, uptime_s=now - child.started_at, code=child.process.returncode)
         for name, due in list(self.restart_at.items()):
             if now >= due:
