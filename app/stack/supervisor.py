@@ -154,13 +154,15 @@ class Stack:
 
     def stop_left_behind(self) -> None:
         """Stop what a stack killed without stopping left running (its record survives in the lock file)."""
-        left = self.lock.left_behind().get("children", {})
+        record = self.lock.left_behind()
+        self.found_killed_stack = bool(record)
+        left = {name: child for name, child in record.get("children", {}).items()
+                if is_running(child["pid"], child["started"])}
+        for name, child in left.items():
+            self.say(f"Stopping the {name} left running by a stack that was killed (pid {child['pid']}).")
+            send(child["pid"], signal.SIGCONT, group=True)  # first let each run: a stopped one holds up the others
         for name in sorted(left, key=STOP_ORDER.index):
-            pid, started = left[name]["pid"], left[name]["started"]
-            if is_running(pid, started):
-                self.say(f"Stopping the {name} left running by a stack that was killed (pid {pid}).")
-                stop_tree(pid, started, timeout_s=STOP_TIMEOUT_S[name])
-        self.found_killed_stack = bool(left)
+            stop_tree(left[name]["pid"], left[name]["started"], timeout_s=STOP_TIMEOUT_S[name])
 
     # ---------------------------------------------------------------- supervising
 
