@@ -8,9 +8,7 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,31 +19,12 @@ import pytest
 from app.cli.client import Api, Failure, describe_error, download_artifact, parse_sse
 from app.cli.demo import CPU_PLAN, FULL_PLAN
 from app.cli.plot import draw_curves
+from app.core.embedded_redis import port_is_open
 from app.jobs.schemas import ChainIn
 from app.stack.commands import NotReady, answers, exit_of, wait_ready
 from app.stack.lock import running_stack
 from tests.helpers import FINETUNE_STEP, TRAIN, free_port
-
-FLASHJOBS = [str(Path(sys.executable).with_name("flashjobs"))]  # the installed console script
-
-
-def port_is_open(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def processes_mentioning(text: str) -> list[str]:
-    """Live processes whose command line or environment holds text (Linux /proc)."""
-    found = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            if text.encode() in (entry / "environ").read_bytes() + cmdline:
-                found.append(f"{entry.name}: {cmdline.replace(bytes(1), b' ').decode()}")
-        except OSError:
-            continue  # gone meanwhile, or not ours to read
-    return found
+from tests.stack.running_up import FLASHJOBS, processes_mentioning
 
 
 @dataclass
@@ -94,8 +73,8 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
                 process.wait(timeout=120)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
-        for line in processes_mentioning(str(running.state_dir)):  # never leave a process behind
-            os.kill(int(line.split(":")[0]), signal.SIGKILL)
+        for pid in processes_mentioning(str(running.state_dir)):  # never leave a process behind
+            os.kill(pid, signal.SIGKILL)
 
 
 # ------------------------------------------------------------------ without a running stack

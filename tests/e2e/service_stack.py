@@ -11,9 +11,7 @@ from typing import TypeVar
 
 from app.core.queue import TRAINING_QUEUE
 from app.stack.commands import CELERY_APP, NotReady, exit_of, wait_ready
-
 from tests.helpers import free_port
-
 
 T = TypeVar("T")
 

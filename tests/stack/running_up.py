@@ -3,43 +3,24 @@
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import httpx
 import pytest
 
 from app.jobs.status import FINAL
 from app.stack.commands import NotReady, exit_of, wait_ready
+from tests.e2e.service_stack import wait_for
+from tests.helpers import free_port
 
 FLASHJOBS = [str(Path(sys.executable).with_name("flashjobs"))]  # the installed console script
 # One epoch on 40 images, the ImageNet stem (cheap at 32 px on a CPU), no loader processes: a job that succeeds.
 TINY_JOB = {"kind": "train", "dataset": {"name": "cifar10"}, "model": {"backbone": "resnet18", "cifar_stem": False},
             "trainer": {"max_epochs": 1, "batch_size": 20, "optimizer": "adam", "learning_rate": 0.001,
                         "num_workers": 0}}
-T = TypeVar("T")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(predicate: Callable[[], T], *, timeout: float, what: str, interval: float = 0.25) -> T:
-    """Poll until predicate() returns something truthy; return it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def processes_mentioning(text: str) -> list[int]:

@@ -16,7 +16,8 @@ from app.core.embedded_redis import port_is_open
 from app.jobs.status import JobStatus
 from app.stack.lock import running_stack
 from app.stack.processes import is_running, start_time
-from tests.stack.running_up import FLASHJOBS, TINY_JOB, Up, clean_up, new_up, processes_mentioning, wait_for
+from tests.e2e.service_stack import wait_for
+from tests.stack.running_up import FLASHJOBS, TINY_JOB, Up, clean_up, new_up, processes_mentioning
 
 pytestmark = pytest.mark.slow
 
