@@ -11,13 +11,13 @@ from pathlib import Path
 
 import httpx
 
+from app.jobs.status import FINAL
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import free_port  # noqa: E402
 
 from app.core.embedded_redis import start_redis_server  # noqa: E402
 from app.stack import start_in_background, stop_background, wait_until_ready  # noqa: E402
-
-FINAL = ("succeeded", "failed", "cancelled")
 
 
 @contextlib.contextmanager
