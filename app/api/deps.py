@@ -23,8 +23,9 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 async def valid_job(job_id: str) -> Job:
-    """The job row, or NotFound. Async, with its read in one thread hop whose session closes before the route runs:
-    requests waiting for a threadpool thread hold none of the pool's connections (bench/polling.py: job)."""
+    """The job row, or NotFound; read in one thread hop (bench/polling.py: job)."""
+    # The read's session closes before the route runs: requests waiting for a threadpool thread hold none of the
+    # pool's connections.
     job = await read_in_thread(service.get_job, job_id=job_id)
     if job is None:
         raise NotFound(f"no job {job_id!r}")

@@ -45,7 +45,7 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
-    # A fixed pool: overflow connections were opened and closed per request under polling load
+    # A fixed pool: overflow connections would be opened and closed per request under polling load
     # (bench/polling.py); 20 stays well inside Postgres's default 100 connections with a few processes.
     engine = create_engine(url, pool_size=20, max_overflow=0)
     _ping_connections_that_sat_idle(engine)
@@ -53,7 +53,7 @@ def make_engine(url: str) -> Engine:
 
 
 # A connection used within the last second is alive: HikariCP's rule. pool_pre_ping's round trip on every checkout
-# was a third of a metrics poll's SQL time (bench/polling.py).
+# would be a third of a metrics poll's SQL time (bench/polling.py).
 IDLE_BEFORE_PING_S = 1.0
 
 
@@ -93,11 +93,9 @@ def get_read_engine() -> Engine:
 
 async def read_in_thread(fn: Callable[..., T], /, *args: Any, limiter: anyio.CapacityLimiter | None = None,
                          **kwargs: Any) -> T:
-    """`fn(session, *args, **kwargs)` in a worker thread, with a session on the read engine: one thread hop.
-
-    The session closes in that thread, so its connection is back in the pool when this returns; loaded attributes
-    stay readable (nothing commits). `limiter` caps how many such reads run at once (anyio's default: 40).
-    """
+    """Run `fn(session, *args, **kwargs)` in a worker thread with a session on the read engine: one thread hop."""
+    # The session closes in that thread: its connection is back in the pool when this returns, and what fn loaded
+    # stays readable (nothing commits). `limiter` caps how many such reads run at once (default: anyio's 40).
     return await anyio.to_thread.run_sync(partial(_with_read_session, fn, args, kwargs), limiter=limiter)
 
 

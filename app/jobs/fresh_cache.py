@@ -49,18 +49,16 @@ def etag_of(data: bytes) -> str:
 
 
 class FreshCache(Generic[K]):
-    """A bounded cache of answers keyed by K, each about the job `job_id_of(key)`, re-read when not known current.
-
-    `get` runs on the event loop; only a read goes to a worker thread, at most `max_threads` of them at once: 8
-    keeps polls of many different keys from taking the threadpool's 40 threads (and the 20 pooled connections)
-    from the other routes, and metric-poll throughput was the same at 2, 4, 8 and 40 (bench/polling.py).
-    """
+    """A bounded cache of answers keyed by K, each about the job `job_id_of(key)`, re-read when not known current."""
 
     def __init__(self, load: Loader[K], *, job_id_of: Callable[[K], str], max_entries: int,
                  max_threads: int = 8) -> None:
         self._load = load
         self._job_id_of = job_id_of
         self._cache: LRU[K, _Cached] = LRU(max_entries)
+        # `get` runs on the event loop; only reads take worker threads, at most max_threads at once: 8 keeps polls
+        # of many different keys from taking the threadpool's 40 threads (and the 20 pooled connections) from the
+        # other routes, and metric-poll throughput is the same at 2, 4, 8 and 40 (bench/polling.py).
         self._threads = anyio.CapacityLimiter(max_threads)
         self.reads: SharedReads[K, Answer] = SharedReads()
 

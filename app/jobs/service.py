@@ -101,10 +101,7 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 def request_cancel(session: Session, *, job_id: str) -> list[str]:
-    """Cancel a job: at once if it has not started, cooperatively if it runs; asking again changes nothing.
-
-    Conflict once it succeeded or failed. Returns ids to dispatch.
-    """
+    """Cancel at once if not started, cooperatively if running; again changes nothing. Returns ids to dispatch."""
     for _ in range(5):  # each pass reads the status, then tries the matching conditional update
         status = session.scalar(select(Job.status).where(Job.id == job_id))
         if status is None:
