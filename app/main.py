@@ -6,14 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 import redis.asyncio as aioredis
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 
+from app.api.errors import install_error_handlers
 from app.api.routes import artifacts, health, jobs, metrics
 from app.core.config import Settings, get_settings
 from app.core.migrate import upgrade
-from app.jobs.errors import SpecError, TransitionConflict
 from app.jobs.freshness import freshness
 from app.jobs.reconciler import reconcile_once
 
@@ -24,7 +23,7 @@ async def _reconcile_forever(settings: Settings) -> None:
     while True:
         try:
             await run_in_threadpool(reconcile_once, settings)
-        except Exception:  # noqa: BLE001 - a failed pass (database away) is retried on the next tick
+        except Exception:  # a failed pass (database away) is retried on the next tick
             log.exception("reconciler pass failed")
         await asyncio.sleep(settings.reconcile_every_s)
 
@@ -52,15 +51,7 @@ def create_app() -> FastAPI:
                   description="Training and finetune jobs for Lightning Flash image classifiers.")
     for router in (health.router, jobs.router, metrics.router, artifacts.router):
         app.include_router(router)
-
-    @app.exception_handler(SpecError)
-    async def _spec_error(_request: Request, exc: SpecError) -> JSONResponse:
-        return JSONResponse({"detail": [{"loc": exc.loc, "msg": exc.msg, "type": "value_error"}]}, status_code=422)
-
-    @app.exception_handler(TransitionConflict)
-    async def _conflict(_request: Request, exc: TransitionConflict) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=409)
-
+    install_error_handlers(app)
     return app
 
 

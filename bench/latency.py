@@ -29,6 +29,8 @@ from pathlib import Path
 
 import httpx
 
+from app.jobs.status import JobStatus
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import loadavg, machine, summarize_ms, write_results  # noqa: E402
 from service import running_service, wait_final  # noqa: E402
@@ -116,7 +118,7 @@ def epoch_visibility(api_url: str, database: Path, epochs: int, poll_ms: float) 
     final, _ = wait_final(api_url, job["id"])
     for watcher in watchers:
         watcher.join(timeout=60)
-    assert final["status"] == "succeeded", final
+    assert final["status"] == JobStatus.SUCCEEDED, final
     written = recorded_at(database, job["id"])
     return {
         "epochs": epochs, "poll_interval_ms": poll_ms,

@@ -66,6 +66,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+from app.jobs.status import JobStatus
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from tests.helpers import create_postgres_database, drop_postgres_database, free_port
@@ -137,9 +139,9 @@ def seed(url: str, *, epochs: int, other_jobs: int) -> dict[str, Any]:
             session.execute(insert(Metric), rows)
             counts = dict(attempt=1, epochs_done=epochs, metric_rows=epochs * len(common.SERIES))
             session.execute(Job.__table__.update().where(Job.id.in_(finished)).values(
-                status="succeeded", finished_at=now, **counts))
+                status=JobStatus.SUCCEEDED, finished_at=now, **counts))
             session.execute(Job.__table__.update().where(Job.id.in_(running)).values(
-                status="running", started_at=now, heartbeat_at=now, owner="bench-worker", **counts))
+                status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, owner="bench-worker", **counts))
         # The target: claimed by a worker, every epoch recorded as the trainer records it.
         with Session(engine) as session, session.begin():
             assert service.claim(session, job_id=target, owner="bench-worker") is not None
@@ -299,11 +301,11 @@ def endpoint_requests(base: str, job_id: str) -> dict[str, tuple[list[str], dict
     since = f"{metrics}?since_epoch={last}"
     # metrics_many_*: every request another job's whole curve, so no two concurrent polls can share a read: the
     # cost of a poll when every client watches a different job.
-    def curves_of(status: str) -> list[str]:
+    def curves_of(status: JobStatus) -> list[str]:
         jobs = httpx.get(f"{base}/v1/jobs", params={"status": status, "limit": 200}, timeout=10).json()["jobs"]
         return [f"{base}/v1/jobs/{job['id']}/metrics" for job in jobs if job["id"] != job_id]
 
-    running = curves_of("running")
+    running = curves_of(JobStatus.RUNNING)
 
     reqs = {
         "healthz": ([f"{base}/healthz"], {}, 200),
@@ -311,10 +313,10 @@ def endpoint_requests(base: str, job_id: str) -> dict[str, tuple[list[str], dict
         "metrics_304": ([metrics], {"If-None-Match": etag}, 304),
         "since_last": ([since], {}, 200),
         "metrics_many_running": (running, {}, 200),
-        "metrics_many_finished": (curves_of("succeeded"), {}, 200),
+        "metrics_many_finished": (curves_of(JobStatus.SUCCEEDED), {}, 200),
         "job": ([f"{base}/v1/jobs/{job_id}"], {}, 200),
         "job_many_running": ([url.removesuffix("/metrics") for url in running], {}, 200),
-        "jobs_list": ([f"{base}/v1/jobs?status=running&limit=20"], {}, 200),
+        "jobs_list": ([f"{base}/v1/jobs?status={JobStatus.RUNNING}&limit=20"], {}, 200),
     }
     for name, (urls, headers, expected) in reqs.items():
         for url in urls[:3]:

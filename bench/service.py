@@ -14,11 +14,11 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests.helpers, app
 from tests.helpers import free_port
 
+from app.jobs.status import FINAL  # noqa: E402
+
 from app.core.embedded_redis import start_redis_server  # noqa: E402
 from app.stack.background import start_in_background, stop_background  # noqa: E402
 from app.stack.commands import NotReady, exit_of, wait_ready  # noqa: E402
-
-FINAL = ("succeeded", "failed", "cancelled")
 
 
 @contextlib.contextmanager

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import httpx
 
+from app.jobs.status import JobStatus
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import GpuSampler, loadavg, machine, write_results  # noqa: E402
 from service import running_service, wait_final  # noqa: E402
@@ -86,7 +88,7 @@ def run_service(api_url: str, spec: dict) -> dict:
     with GpuSampler() as gpu:
         job = httpx.post(f"{api_url}/v1/jobs", json=spec, timeout=30).json()
         job, _ = wait_final(api_url, job["id"])
-    assert job["status"] == "succeeded", job
+    assert job["status"] == JobStatus.SUCCEEDED, job
     finished = datetime.fromisoformat(job["finished_at"]).timestamp()
     series = httpx.get(f"{api_url}/v1/jobs/{job['id']}/metrics", params={"names": "train_epoch_seconds"},
                        timeout=30).json()["series"]["train_epoch_seconds"]

@@ -62,6 +62,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from app.jobs.status import FINAL, NOT_STARTED, JobStatus
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from tests.helpers import create_postgres_database, drop_postgres_database
@@ -69,7 +71,8 @@ from tests.helpers import create_postgres_database, drop_postgres_database
 EPOCHS = 100
 SERIES_SAMPLE = 200  # curve reads rotate over this many random jobs
 T0 = datetime(2025, 1, 1)  # job i is created at T0 + i * 7 minutes (newest last): the table grows with newer jobs
-STATUS_WEIGHTS = {"succeeded": 85, "failed": 7, "cancelled": 5, "running": 1, "queued": 1.5, "waiting": 0.5}
+STATUS_WEIGHTS = {JobStatus.SUCCEEDED: 85, JobStatus.FAILED: 7, JobStatus.CANCELLED: 5, JobStatus.RUNNING: 1,
+                  JobStatus.QUEUED: 1.5, JobStatus.WAITING: 0.5}
 
 
 # ----------------------------------------------------------------------------------------------- the data
@@ -93,18 +96,18 @@ def job_rows(start: int, stop: int, rng: random.Random, train_ids: list[str]) ->
             spec = dict(spec, dataset={**spec["dataset"], "name": "cifar100"}, init_from={"job_id": parent},
                         finetune={"strategy": "freeze", "unfreeze_epoch": None, "milestones": None,
                                   "num_layers": None, "train_bn": False})
-        final = status in ("succeeded", "failed", "cancelled")
-        started = status not in ("queued", "waiting")
+        final = status in FINAL
+        started = status not in NOT_STARTED
         job_id = uuid.UUID(int=rng.getrandbits(128), version=4).hex
         rows.append({
             "id": job_id, "kind": kind, "status": status, "spec": spec, "parent_id": parent,
             "created_at": created, "started_at": created + timedelta(seconds=30) if started else None,
             "finished_at": created + timedelta(minutes=6) if final else None,
-            "attempt": 1 if started else 0, "owner": "worker@host" if status == "running" else None,
+            "attempt": 1 if started else 0, "owner": "worker@host" if status == JobStatus.RUNNING else None,
             "heartbeat_at": created + timedelta(minutes=6) if started else None, "dispatched_at": created,
             "epochs_done": EPOCHS, "max_epochs": EPOCHS,
-            "error_type": "training_error" if status == "failed" else None,
-            "error_message": "CUDA out of memory" if status == "failed" else None,
+            "error_type": "training_error" if status == JobStatus.FAILED else None,
+            "error_message": "CUDA out of memory" if status == JobStatus.FAILED else None,
             "latest_metrics": {s: round(rng.random(), 4) for s in common.SERIES},
         })
         if kind == "train":
@@ -221,18 +224,18 @@ def queries(all_jobs: list[dict[str, Any]], rng: random.Random) -> dict[str, Any
     deep_cursor = jobs.encode_cursor(deep["created_at"], deep["id"])
     sample = [j["id"] for j in rng.sample(all_jobs, min(SERIES_SAMPLE, len(all_jobs)))]
 
-    def lister(status: str | None = None, kind: str | None = None, cursor: str | None = None):  # noqa: ANN202
+    def lister(status: JobStatus | None = None, kind: str | None = None, cursor: str | None = None):  # noqa: ANN202
         return lambda s, _i: jobs.list_jobs(s, status=status, kind=kind, limit=50, cursor=cursor)
 
     return {
         "list_first_page": lister(),
-        "list_status_common": lister(status="succeeded"),
-        "list_status_failed": lister(status="failed"),
-        "list_status_rare": lister(status="running"),
+        "list_status_common": lister(status=JobStatus.SUCCEEDED),
+        "list_status_failed": lister(status=JobStatus.FAILED),
+        "list_status_rare": lister(status=JobStatus.RUNNING),
         "list_kind": lister(kind="finetune"),
-        "list_status_kind_rare": lister(status="failed", kind="finetune"),
+        "list_status_kind_rare": lister(status=JobStatus.FAILED, kind="finetune"),
         "page_deep": lister(cursor=deep_cursor),
-        "page_deep_status": lister(status="succeeded", cursor=deep_cursor),
+        "page_deep_status": lister(status=JobStatus.SUCCEEDED, cursor=deep_cursor),
         "series_all": lambda s, i: metrics.get_series(s, job_id=sample[i % len(sample)]),
         "series_names": lambda s, i: metrics.get_series(s, job_id=sample[i % len(sample)],
                                                         names={"val_accuracy", "val_loss"}),

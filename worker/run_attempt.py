@@ -20,6 +20,7 @@ from app.core.config import get_settings
 from app.core.db import session_scope
 from app.jobs.models import Job
 from app.jobs.schemas import JobSpec
+from app.jobs.status import JobStatus
 from worker.reporting import JobReporter, StaleAttempt
 
 log = logging.getLogger("flashjobs.attempt")
@@ -51,7 +52,7 @@ def outcome_path(work_dir: Path, attempt: int) -> Path:
     return work_dir / f"outcome-{attempt}.json"
 
 
-def write_outcome(path: Path, status: str, error: tuple[str, str] | None = None) -> None:
+def write_outcome(path: Path, status: JobStatus, error: tuple[str, str] | None = None) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"status": status, "error": list(error) if error else None}))
     os.replace(tmp, path)
@@ -99,7 +100,7 @@ def run(job_id: str, attempt: int) -> int:
                                 progress_every_s=settings.progress_every_s)
         except TrainingError as exc:
             if _rank() == 0:
-                write_outcome(outcome_path(work_dir, attempt), "failed", (exc.type, str(exc)))
+                write_outcome(outcome_path(work_dir, attempt), JobStatus.FAILED, (exc.type, str(exc)))
             return 0
     except StaleAttempt as exc:
         log.warning("%s", exc)
@@ -108,12 +109,12 @@ def run(job_id: str, attempt: int) -> int:
         traceback.print_exc()
         kind = "out_of_memory" if _is_out_of_memory(exc) else "training_error"
         if _rank() == 0:
-            write_outcome(outcome_path(work_dir, attempt), "failed", (kind, f"{type(exc).__name__}: {exc}"))
+            write_outcome(outcome_path(work_dir, attempt), JobStatus.FAILED, (kind, f"{type(exc).__name__}: {exc}"))
         return 0
 
     if _rank() != 0:
         return 0  # ranks > 0 of a multi-GPU run (Lightning re-runs this module for them): rank 0 reports
-    if result.status == "cancelled" and flags.reason != "cancelled":
+    if result.status == JobStatus.CANCELLED and flags.reason != "cancelled":
         return EXIT_YIELDED  # preempted or orphaned: the checkpoint is written, another attempt resumes
     with session_scope() as session:
         for name, path in result.artifacts.items():

@@ -20,7 +20,7 @@ from app.core.queue import RUN_JOB_TASK
 from app.jobs import service
 from app.jobs.dispatch import dispatch
 from app.jobs.models import Job
-from app.jobs.schemas import FINAL_STATUSES
+from app.jobs.status import FINAL, JobStatus
 from app.metrics import live
 from worker.run_attempt import EXIT_YIELDED, outcome_path
 
@@ -76,7 +76,7 @@ def supervise(*, job_id: str, attempt: int, settings: Settings) -> None:
                 _kill_group(child.pid)
                 child.wait()
                 return
-            if status == "cancelling":
+            if status == JobStatus.CANCELLING:
                 _signal_once(child, signal.SIGUSR1, signalled)
     _record_outcome(job_id=job_id, attempt=attempt, returncode=returncode, settings=settings)
 
@@ -102,7 +102,8 @@ def _record_outcome(*, job_id: str, attempt: int, returncode: int, settings: Set
         if path.exists():
             outcome = json.loads(path.read_text())
             error = tuple(outcome["error"]) if outcome["error"] else None
-            runnable = service.finish(session, job_id=job_id, attempt=attempt, status=outcome["status"], error=error)
+            runnable = service.finish(session, job_id=job_id, attempt=attempt, status=JobStatus(outcome["status"]),
+                                      error=error)
         else:
             reason = _describe_exit(returncode)
             log.warning("job %s attempt %s ended without an outcome: %s", job_id, attempt, reason)
@@ -113,7 +114,7 @@ def _record_outcome(*, job_id: str, attempt: int, returncode: int, settings: Set
         job = session.get(Job, job_id, populate_existing=True)
         status = job.status if job else None
     dispatch(runnable)
-    if status in FINAL_STATUSES:
+    if status in FINAL:
         try:
             live.publish(redis.Redis.from_url(settings.effective_redis_url), job_id=job_id, event="end",
                          payload={"status": status})

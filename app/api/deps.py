@@ -1,14 +1,15 @@
-"""Dependencies the routes share: a SQL session and a job that must exist."""
+"""Dependencies the routes share: a SQL session for writes and a job that must exist."""
 
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException
-from fastapi.concurrency import run_in_threadpool
+from fastapi import Depends
 from sqlalchemy.orm import Session
 
 from app.core.config import Settings, get_settings
-from app.core.db import get_read_engine, get_sessionmaker
+from app.core.db import get_sessionmaker, read_in_thread
+from app.core.errors import NotFound
+from app.jobs import service
 from app.jobs.models import Job
 
 
@@ -17,30 +18,18 @@ def get_session() -> Iterator[Session]:
         yield session
 
 
-def get_read_session() -> Iterator[Session]:
-    with Session(get_read_engine()) as session:
-        yield session
-
-
-SessionDep = Annotated[Session, Depends(get_session)]
-ReadSessionDep = Annotated[Session, Depends(get_read_session)]  # GET routes: never waits for a writer
+SessionDep = Annotated[Session, Depends(get_session)]  # routes that write; reads go through read_in_thread
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 async def valid_job(job_id: str) -> Job:
-    """The job row, or 404. Async, with its read in one thread hop: a sync dependency on a session would cost
-    three (session, lookup, session close) before the route's own (bench/polling.py: job)."""
-    job = await run_in_threadpool(_read_job, job_id)
+    """The job row, or NotFound; read in one thread hop (bench/polling.py: job)."""
+    # The read's session closes before the route runs: requests waiting for a threadpool thread hold none of the
+    # pool's connections.
+    job = await read_in_thread(service.get_job, job_id=job_id)
     if job is None:
-        raise HTTPException(status_code=404, detail=f"no job {job_id!r}")
+        raise NotFound(f"no job {job_id!r}")
     return job
-
-
-def _read_job(job_id: str) -> Job | None:
-    # The session ends here, so the connection is back in the pool before the route runs: under overload,
-    # requests waiting for a threadpool thread must not hold the pool's connections (bench/polling.py).
-    with Session(get_read_engine()) as session:  # closing keeps the loaded attributes (nothing commits here)
-        return session.get(Job, job_id)
 
 
 JobDep = Annotated[Job, Depends(valid_job)]

@@ -1,13 +1,14 @@
-"""The answer of a polled GET: a JSON body with its ETag, 304 when the client already has it, 404 when it is gone."""
+"""The answer of a polled GET: a JSON body with its ETag, 304 when the client already has it."""
 
 from fastapi import Response
-from fastapi.responses import JSONResponse
+
+from app.core.errors import NotFound
 
 
 def etag_json(found: tuple[str, bytes] | None, *, if_none_match: str | None, missing: str) -> Response:
-    """`found` is (ETag, JSON body), or None for a 404 saying `missing`."""
+    """`found` is (ETag, JSON body), or None: NotFound saying `missing`."""
     if found is None:
-        return JSONResponse({"detail": missing}, status_code=404)
+        raise NotFound(missing)
     etag, body = found
     if if_none_match == etag:
         return Response(status_code=304, headers={"ETag": etag})

@@ -3,31 +3,26 @@
 A request that arrives while a read of its key runs does not take that read's answer (it began before the request
 came, so it may miss a change the requester already knows of); it shares the next read, which starts when the
 running one ends. Each answer is therefore as fresh as a read of its own, and the waiting happens on the event
-loop: one thread hop per read, not per request.
+loop: a read that hops to a worker thread costs one hop per read, not per request.
 """
 
 import asyncio
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
-
-import anyio
 
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
 
 
 class SharedReads(Generic[K, T]):
-    """Runs `read(key)` in a worker thread, at most `max_threads` at once, shared as described above."""
+    """Awaits `read(key)`, shared between concurrent requests for one key as described above."""
 
-    # 8: polls of many different keys then cannot take all 40 threadpool threads (and 20 pooled connections) from
-    # the other routes. Metric-poll throughput was the same at 2, 4, 8 and 40 here (bench/polling.py).
-    def __init__(self, max_threads: int = 8) -> None:
-        self._limiter = anyio.CapacityLimiter(max_threads)
+    def __init__(self) -> None:
         # Per key (event-loop state, no lock): the read in progress, and the one that starts when it ends.
         self._running: dict[K, asyncio.Task[T]] = {}
         self._queued: dict[K, asyncio.Task[T]] = {}
 
-    async def read(self, key: K, read: Callable[[K], T]) -> T:
+    async def read(self, key: K, read: Callable[[K], Awaitable[T]]) -> T:
         task = self._queued.get(key)  # a read that has not started yet: share it
         if task is None:
             ahead = self._running.get(key)  # it may have started before this request came: queue behind it
@@ -44,7 +39,7 @@ class SharedReads(Generic[K, T]):
         self._running.clear()
         self._queued.clear()
 
-    async def _read_after(self, ahead: asyncio.Task[T] | None, key: K, read: Callable[[K], T]) -> T:
+    async def _read_after(self, ahead: asyncio.Task[T] | None, key: K, read: Callable[[K], Awaitable[T]]) -> T:
         me = asyncio.current_task()
         assert me is not None
         if ahead is not None:
@@ -52,7 +47,7 @@ class SharedReads(Generic[K, T]):
             del self._queued[key]  # starting: requests from now on queue behind this read
             self._running[key] = me
         try:
-            return await anyio.to_thread.run_sync(read, key, limiter=self._limiter)
+            return await read(key)
         finally:
             if self._running.get(key) is me:
                 del self._running[key]

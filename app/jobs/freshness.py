@@ -1,5 +1,5 @@
 """What an API process may answer from memory: which jobs changed since a given moment, from the job-changed notices
-(app/jobs/changes.py). The metric curves (app/metrics/polling.py) and the job views (app/jobs/views.py) use it.
+(app/jobs/changes.py). The answer cache (app/jobs/fresh_cache.py) of job views and metric curves uses it.
 """
 
 import asyncio
@@ -83,9 +83,9 @@ class Freshness:
         """Subscribe to the job-changed notices until `stop` is set, resubscribing after Redis goes away; this
         process's own commits are noted directly.
 
-        Stop by setting `stop` (and cancelling, to be quick): a cancellation that lands while redis-py connects and
-        subscribes can be swallowed (seen here on Python 3.11: the task went on listening, and the app's shutdown
-        hung), so the loop also checks `stop` at least every WAIT_S instead of relying on cancellation alone.
+        Stop by setting `stop` (and cancelling, to be quick): on Python 3.11 a cancellation that lands while redis-py
+        connects and subscribes can be swallowed (the task goes on listening and the app's shutdown hangs), so the
+        loop also checks `stop` at least every WAIT_S instead of relying on cancellation alone.
         """
         stop_listening = changes.listen_in_process(self.changed)
         try:

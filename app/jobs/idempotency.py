@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from app.core.db import utcnow
-from app.jobs.errors import TransitionConflict
+from app.core.errors import Conflict
 from app.jobs.models import IdempotencyKey
 
 
@@ -19,7 +19,7 @@ def replay(session: Session, *, key: str, route: str, body_hash: str) -> Idempot
     """The stored first response for this key, None if the key is new; 409 if it came with another body."""
     stored = session.get(IdempotencyKey, (key, route))
     if stored is not None and stored.request_hash != body_hash:
-        raise TransitionConflict(f"Idempotency-Key {key!r} was already used with a different request body")
+        raise Conflict(f"Idempotency-Key {key!r} was already used with a different request body")
     return stored
 
 

@@ -14,7 +14,7 @@ from app.core.db import session_scope, utcnow
 from app.jobs import service
 from app.jobs.dispatch import dispatch
 from app.jobs.models import Job
-from app.jobs.schemas import FINAL_STATUSES
+from app.jobs.status import ACTIVE, FINAL, JobStatus
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def reconcile_once(settings: Settings) -> dict[str, int]:
 
     with session_scope() as session:
         lost = session.execute(select(Job.id, Job.attempt).where(
-            Job.status.in_(service.ACTIVE), or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < stale_before))).all()
+            Job.status.in_(ACTIVE), or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < stale_before))).all()
         for job_id, attempt in lost:
             log.warning("job %s attempt %s stopped heartbeating; releasing it", job_id, attempt)
             to_dispatch += service.release_lost_attempt(
@@ -38,14 +38,14 @@ def reconcile_once(settings: Settings) -> dict[str, int]:
 
         parent = aliased(Job)
         orphans = session.scalars(select(parent.id).join(Job, Job.parent_id == parent.id).where(
-            Job.status == "waiting", parent.status.in_(FINAL_STATUSES)).distinct()).all()
+            Job.status == JobStatus.WAITING, parent.status.in_(FINAL)).distinct()).all()
         for parent_id in orphans:
             to_dispatch += service.settle_children(session, parent_id=parent_id)
         counts["settled"] = len(orphans)
 
         resend_before = now - timedelta(seconds=settings.redispatch_after_s)
         unclaimed = session.scalars(select(Job.id).where(
-            Job.status == "queued", or_(Job.dispatched_at.is_(None), Job.dispatched_at < resend_before))).all()
+            Job.status == JobStatus.QUEUED, or_(Job.dispatched_at.is_(None), Job.dispatched_at < resend_before))).all()
         to_dispatch += unclaimed
         counts["redispatched"] = len(set(to_dispatch))
 

@@ -5,12 +5,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.jobs.status import JobStatus
+
 # Backbones a worker can build, with their feature width. The API never imports torch, so this is
 # the door's copy of the registry; tests check it against Flash's own.
 BACKBONES: dict[str, int] = {"resnet18": 512, "resnet34": 512, "resnet50": 2048, "resnet101": 2048, "resnet152": 2048}
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100}
-JOB_STATUSES = ("waiting", "queued", "running", "cancelling", "succeeded", "failed", "cancelled")
-FINAL_STATUSES = ("succeeded", "failed", "cancelled")
 
 
 class StrictModel(BaseModel):
@@ -116,7 +116,7 @@ class JobError(BaseModel):
 class JobOut(BaseModel):
     id: str
     kind: str
-    status: str
+    status: JobStatus
     spec: dict[str, Any]
     parent_id: str | None
     created_at: datetime

@@ -15,12 +15,12 @@ from sqlalchemy import select, tuple_, update
 from sqlalchemy.orm import Session
 
 from app.core.db import utcnow
+from app.core.errors import Conflict, Invalid, NotFound
 from app.jobs.changes import mark_changed
-from app.jobs.errors import SpecError, TransitionConflict
 from app.jobs.models import Job
-from app.jobs.schemas import BACKBONES, FINAL_STATUSES, NUM_CLASSES, FinetuneSpec, JobSpec, ModelSpec
-
-ACTIVE = ("running", "cancelling")
+from app.jobs.schemas import JobSpec
+from app.jobs.specs import normalize, resolve_parent
+from app.jobs.status import ACTIVE, FINAL, NOT_STARTED, JobStatus
 
 
 def new_job_id() -> str:
@@ -35,9 +35,10 @@ def create_chain(session: Session, *, steps: Sequence[JobSpec], loc: list[str | 
     jobs: list[Job] = []
     for index, spec in enumerate(steps):
         step_loc = [*loc, index] if len(loc) and loc[-1] == "steps" else loc
-        parent = _resolve_parent(session, spec=spec, earlier=jobs, loc=step_loc)
-        normalized = _normalize(spec=spec, parent=parent, loc=step_loc)
-        status = "queued" if parent is None or parent.status == "succeeded" else "waiting"
+        parent = resolve_parent(session, spec=spec, earlier=jobs, loc=step_loc)
+        normalized = normalize(spec=spec, parent=parent, loc=step_loc)
+        ready = parent is None or parent.status == JobStatus.SUCCEEDED
+        status = JobStatus.QUEUED if ready else JobStatus.WAITING
         job = Job(
             id=new_job_id(),
             kind=spec.kind,
@@ -54,81 +55,18 @@ def create_chain(session: Session, *, steps: Sequence[JobSpec], loc: list[str | 
         session.add(job)
         jobs.append(job)
     session.flush()
-    return jobs, [job.id for job in jobs if job.status == "queued"]
-
-
-def _resolve_parent(session: Session, *, spec: JobSpec, earlier: list[Job], loc: list[str | int]) -> Job | None:
-    init = spec.init_from
-    if spec.kind == "train":
-        if init is not None:
-            raise SpecError([*loc, "init_from"], "a train job starts from scratch; use kind 'finetune' to start from a job")
-        if spec.finetune is not None:
-            raise SpecError([*loc, "finetune"], "finetune settings apply only to kind 'finetune'")
-        return None
-    if init is None:
-        raise SpecError([*loc, "init_from"], "a finetune job needs init_from: the job whose backbone it starts from")
-    if (init.job_id is None) == (init.step is None):
-        raise SpecError([*loc, "init_from"], "give exactly one of job_id or step")
-    if init.step is not None:
-        if loc[-1:] == [] or not isinstance(loc[-1], int):
-            raise SpecError([*loc, "init_from", "step"], "step is only valid inside a chain (POST /v1/chains)")
-        if init.step >= len(earlier):
-            raise SpecError([*loc, "init_from", "step"], f"step {init.step} is not an earlier step of this chain")
-        return earlier[init.step]
-    parent = session.get(Job, init.job_id)
-    if parent is None:
-        raise SpecError([*loc, "init_from", "job_id"], f"no job {init.job_id!r}")
-    if parent.status in ("failed", "cancelled", "cancelling"):
-        raise SpecError([*loc, "init_from", "job_id"], f"job {parent.id} is {parent.status}: it will have no backbone")
-    return parent
-
-
-def _normalize(*, spec: JobSpec, parent: Job | None, loc: list[str | int]) -> dict[str, Any]:
-    """Check what a field validator cannot see alone, and fill in defaults that depend on the parent."""
-    model = spec.model
-    if parent is not None:
-        parent_model = ModelSpec(**parent.spec["model"])
-        if model is None:
-            model = parent_model
-        elif (model.backbone, model.cifar_stem) != (parent_model.backbone, parent_model.cifar_stem):
-            raise SpecError(
-                [*loc, "model", "backbone"],
-                f"job {parent.id} has backbone {parent_model.backbone} (cifar_stem={parent_model.cifar_stem}); "
-                f"its weights cannot initialise {model.backbone} (cifar_stem={model.cifar_stem})",
-            )
-    model = model or ModelSpec()
-    assert model.backbone in BACKBONES
-
-    finetune = spec.finetune
-    if spec.kind == "finetune":
-        finetune = finetune or FinetuneSpec()
-        if finetune.strategy == "freeze_unfreeze" and finetune.unfreeze_epoch is None:
-            raise SpecError([*loc, "finetune", "unfreeze_epoch"], "strategy freeze_unfreeze needs unfreeze_epoch")
-        if finetune.strategy == "unfreeze_milestones":
-            if finetune.milestones is None:
-                raise SpecError([*loc, "finetune", "milestones"], "strategy unfreeze_milestones needs milestones [e1, e2]")
-            if finetune.num_layers is None:
-                raise SpecError([*loc, "finetune", "num_layers"], "strategy unfreeze_milestones needs num_layers")
-            if finetune.milestones[0] > finetune.milestones[1]:
-                raise SpecError([*loc, "finetune", "milestones"], "milestones must be in order: e1 <= e2")
-
-    dataset = spec.dataset
-    if dataset.name == "folder" and not dataset.train_folder:
-        raise SpecError([*loc, "dataset", "train_folder"], "a folder dataset needs train_folder (ImageFolder layout)")
-    if dataset.name in NUM_CLASSES and (dataset.train_folder or dataset.val_folder):
-        raise SpecError([*loc, "dataset", "train_folder"], f"folders apply only to dataset 'folder', not {dataset.name!r}")
-
-    normalized = spec.model_copy(update={"model": model, "finetune": finetune}).model_dump(mode="json")
-    if parent is not None:
-        normalized["init_from"] = {"job_id": parent.id}
-    return normalized
+    return jobs, [job.id for job in jobs if job.status == JobStatus.QUEUED]
 
 
 # ---------------------------------------------------------------- reading
 
 
+def get_job(session: Session, *, job_id: str) -> Job | None:
+    return session.get(Job, job_id)
+
+
 def list_jobs(
-    session: Session, *, status: str | None, kind: str | None, limit: int, cursor: str | None
+    session: Session, *, status: JobStatus | None, kind: str | None, limit: int, cursor: str | None
 ) -> tuple[list[Job], str | None]:
     """Newest first, keyset-paginated on (created_at, id)."""
     query = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
@@ -156,27 +94,38 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         created_at, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
         return datetime.fromisoformat(created_at), job_id
     except (ValueError, UnicodeDecodeError) as exc:
-        raise SpecError(["query", "cursor"], "not a cursor this API returned") from exc
+        raise Invalid(["query", "cursor"], "not a cursor this API returned") from exc
 
 
 # ---------------------------------------------------------------- transitions
 
 
 def request_cancel(session: Session, *, job_id: str) -> list[str]:
-    """Cancel a job: at once if it has not started, cooperatively if it runs. Returns ids to dispatch."""
+    """Cancel at once if not started, cooperatively if running; again changes nothing. Returns ids to dispatch."""
     for _ in range(5):  # each pass reads the status, then tries the matching conditional update
         status = session.scalar(select(Job.status).where(Job.id == job_id))
-        if status in FINAL_STATUSES:
-            raise TransitionConflict(f"job {job_id} is already {status}")
-        if status == "cancelling":
+        if status is None:
+            raise NotFound(f"no job {job_id!r}")
+        if status in (JobStatus.CANCELLING, JobStatus.CANCELLED):
             return []
-        if status in ("waiting", "queued"):
-            if _transition(session, job_id, (status,), "cancelled", error=("cancelled", "cancelled before it started")):
+        if status in FINAL:
+            raise Conflict(f"job {job_id} is already {status}")
+        if status in NOT_STARTED:
+            if _transition(session, job_id, (status,), JobStatus.CANCELLED, error=_cancelled("before it started")):
                 return settle_children(session, parent_id=job_id)
-        elif status == "running":
-            if _transition(session, job_id, ("running",), "cancelling"):
-                return []
-    raise TransitionConflict(f"job {job_id} changed state while cancelling; try again")
+        elif _transition(session, job_id, (JobStatus.RUNNING,), JobStatus.CANCELLING):
+            return []
+    raise Conflict(f"job {job_id} changed state while cancelling; try again")
+
+
+def _cancelled(when: str) -> tuple[str, str]:
+    """The error of a cancelled job, whenever it was cancelled: its type names the status, its message when."""
+    return JobStatus.CANCELLED.value, f"cancelled {when}"
+
+
+def _cancelled_while_running(session: Session, job_id: str) -> tuple[str, str]:
+    done, total = session.execute(select(Job.epochs_done, Job.max_epochs).where(Job.id == job_id)).one()
+    return _cancelled(f"while running, after {done} of {total} epochs")
 
 
 def claim(session: Session, *, job_id: str, owner: str) -> Job | None:
@@ -184,8 +133,9 @@ def claim(session: Session, *, job_id: str, owner: str) -> Job | None:
     now = utcnow()
     result = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.status == "queued")
-        .values(status="running", attempt=Job.attempt + 1, owner=owner, heartbeat_at=now, error_type=None, error_message=None)
+        .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
+        .values(status=JobStatus.RUNNING, attempt=Job.attempt + 1, owner=owner, heartbeat_at=now, error_type=None,
+                error_message=None)
         .returning(Job.id)
     ).first()
     if result is None:
@@ -212,10 +162,12 @@ def fence(session: Session, *, job_id: str, attempt: int) -> bool:
 
 
 def finish(
-    session: Session, *, job_id: str, attempt: int, status: str, error: tuple[str, str] | None = None
+    session: Session, *, job_id: str, attempt: int, status: JobStatus, error: tuple[str, str] | None = None
 ) -> list[str]:
     """End this attempt as succeeded, failed or cancelled; settles the children. Returns ids to dispatch."""
-    assert status in FINAL_STATUSES
+    assert status in FINAL
+    if status == JobStatus.CANCELLED and error is None:
+        error = _cancelled_while_running(session, job_id)
     if not _transition(session, job_id, ACTIVE, status, attempt=attempt, error=error):
         return []
     return settle_children(session, parent_id=job_id)
@@ -235,20 +187,22 @@ def release_lost_attempt(
     guard = [Job.id == job_id, Job.attempt == attempt, Job.status == job.status]
     if stale_before is not None:
         guard.append(Job.heartbeat_at < stale_before)
-    if job.status == "cancelling":  # it was being cancelled anyway
-        done = session.execute(update(Job).where(*guard).values(status="cancelled", finished_at=utcnow(),
-                                                               error_type="cancelled", error_message=reason))
+    if job.status == JobStatus.CANCELLING:  # it was being cancelled anyway
+        error_type, when = _cancelled_while_running(session, job_id)
+        done = session.execute(update(Job).where(*guard).values(status=JobStatus.CANCELLED, finished_at=utcnow(),
+                                                               error_type=error_type,
+                                                               error_message=f"{when} ({reason})"))
         return _settle_if_changed(session, job_id, done.rowcount)
     lost = job.lost_attempts + (0 if preempted else 1)
     if lost < max_attempts:
-        done = session.execute(update(Job).where(*guard).values(status="queued", owner=None, dispatched_at=None,
+        done = session.execute(update(Job).where(*guard).values(status=JobStatus.QUEUED, owner=None, dispatched_at=None,
                                                               lost_attempts=lost, error_type="retrying",
                                                               error_message=reason))
         if done.rowcount:
             mark_changed(session, job_id)
         return [job_id]
     done = session.execute(update(Job).where(*guard).values(
-        status="failed", finished_at=utcnow(), error_type="worker_lost",
+        status=JobStatus.FAILED, finished_at=utcnow(), error_type="worker_lost",
         lost_attempts=lost, error_message=f"{reason}; gave up after {lost} lost attempts"))
     return _settle_if_changed(session, job_id, done.rowcount)
 
@@ -263,16 +217,16 @@ def _settle_if_changed(session: Session, job_id: str, rowcount: int) -> list[str
 def settle_children(session: Session, *, parent_id: str) -> list[str]:
     """Queue the waiting children of a succeeded job; fail those of a failed or cancelled one, recursively."""
     parent = session.get(Job, parent_id, populate_existing=True)
-    if parent is None or parent.status not in FINAL_STATUSES:
+    if parent is None or parent.status not in FINAL:
         return []
-    waiting = list(session.scalars(select(Job.id).where(Job.parent_id == parent_id, Job.status == "waiting")))
-    if parent.status == "succeeded":
-        return [child for child in waiting if _transition(session, child, ("waiting",), "queued")]
+    waiting = list(session.scalars(select(Job.id).where(Job.parent_id == parent_id, Job.status == JobStatus.WAITING)))
+    if parent.status == JobStatus.SUCCEEDED:
+        return [child for child in waiting if _transition(session, child, (JobStatus.WAITING,), JobStatus.QUEUED)]
     why = f"parent job {parent_id} {parent.status}" + (f" ({parent.error_type}: {parent.error_message})"
-                                                         if parent.status == "failed" else "")
+                                                         if parent.status == JobStatus.FAILED else "")
     to_dispatch: list[str] = []
     for child in waiting:
-        if _transition(session, child, ("waiting",), "failed", error=("upstream_failed", why)):
+        if _transition(session, child, (JobStatus.WAITING,), JobStatus.FAILED, error=("upstream_failed", why)):
             to_dispatch += settle_children(session, parent_id=child)
     return to_dispatch
 
@@ -281,17 +235,17 @@ def _transition(
     session: Session,
     job_id: str,
     from_statuses: Sequence[str],
-    to_status: str,
+    to_status: JobStatus,
     *,
     attempt: int | None = None,
     error: tuple[str, str] | None = None,
 ) -> bool:
     values: dict[str, Any] = {"status": to_status}
-    if to_status in FINAL_STATUSES:
+    if to_status in FINAL:
         values["finished_at"] = utcnow()
     if error is not None:
         values["error_type"], values["error_message"] = error
-    elif to_status in FINAL_STATUSES:
+    elif to_status in FINAL:
         values["error_type"] = values["error_message"] = None
     guard = [Job.id == job_id, Job.status.in_(from_statuses)]
     if attempt is not None:

@@ -227,7 +227,7 @@ def test_a_job_view_is_answered_from_memory_until_its_job_changes(client, monkey
     job_id = _running_job(client)
     _wait_until(_following, "the app follows the notices")
     reads, real_read = [], job_views._read
-    monkeypatch.setattr(job_views, "_read", lambda job_id: reads.append(job_id) or real_read(job_id))
+    monkeypatch.setattr(job_views, "_read", lambda session, job_id: reads.append(job_id) or real_read(session, job_id))
     first = client.get(f"/v1/jobs/{job_id}")
     assert first.json()["status"] == "running" and first.json()["progress"]["epoch"] == 0
     assert client.get(f"/v1/jobs/{job_id}", headers={"If-None-Match": first.headers["etag"]}).status_code == 304

@@ -281,11 +281,11 @@ def test_a_failed_read_fails_only_the_polls_that_shared_it(client, monkeypatch):
     real_read = curve_poller._read
     failures = iter([OperationalError("SELECT", {}, Exception("database went away"))])
 
-    def read_failing_once(key):  # noqa: ANN001
+    def read_failing_once(session, key):  # noqa: ANN001
         error = next(failures, None)
         if error is not None:
             raise error
-        return real_read(key)
+        return real_read(session, key)
 
     monkeypatch.setattr(curve_poller, "_read", read_failing_once)
     with pytest.raises(OperationalError):

@@ -7,6 +7,7 @@ from typing import Literal
 import torch
 
 from app.jobs.schemas import FinetuneSpec, JobSpec
+from app.jobs.status import JobStatus
 from worker.training import compat  # noqa: F401  (before flash)
 import flash
 import pytorch_lightning as pl
@@ -31,7 +32,7 @@ PRECISION = {"32": 32, "16": 16, "bf16": "bf16"}
 class TrainingResult:
     """How the run ended and the files it left in its work_dir ("backbone", "model", "checkpoint")."""
 
-    status: Literal["succeeded", "cancelled"]
+    status: Literal[JobStatus.SUCCEEDED, JobStatus.CANCELLED]
     artifacts: dict[str, Path]
 
 
@@ -76,13 +77,13 @@ def run(
     with as_training_errors():
         pl.Trainer.fit(trainer, model, datamodule=data.datamodule, ckpt_path=resume_from)
     if epoch_metrics.cancelled:
-        return TrainingResult("cancelled", {"checkpoint": checkpoint})
+        return TrainingResult(JobStatus.CANCELLED, {"checkpoint": checkpoint})
 
     # -- save ------------------------------------------------------------------------------------------------
     artifacts = {"checkpoint": checkpoint}
     if trainer.is_global_zero:
         artifacts |= save_artifacts(model, data, spec=spec, job_id=job_id, work_dir=work_dir)
-    return TrainingResult("succeeded", artifacts)
+    return TrainingResult(JobStatus.SUCCEEDED, artifacts)
 
 
 def make_trainer(spec: JobSpec, work_dir: Path, callbacks: list[pl.Callback]) -> flash.Trainer:

@@ -1,11 +1,13 @@
 """Liveness and readiness."""
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
-from app.core.db import get_read_engine
+from app.core.db import read_in_thread
 
 router = APIRouter(tags=["health"])
 
@@ -21,19 +23,19 @@ async def readyz(request: Request) -> JSONResponse:
     """The database and Redis answer."""
     checks: dict[str, str] = {}
     try:
-        await run_in_threadpool(_ping_database)
+        await read_in_thread(_ping_database)  # the read engine: a probe must not take SQLite's write lock
         checks["database"] = "ok"
-    except Exception as exc:  # noqa: BLE001 - readiness reports any failure
+    except (SQLAlchemyError, OSError) as exc:
         checks["database"] = f"error: {exc}"
     try:
         await request.app.state.redis.ping()
         checks["redis"] = "ok"
-    except Exception as exc:  # noqa: BLE001
+    except (RedisError, OSError) as exc:
         checks["redis"] = f"error: {exc}"
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, status_code=200 if ready else 503)
+    body = {"status": "ready" if ready else "not ready", "checks": checks}
+    return JSONResponse(body, status_code=200 if ready else 503)
 
 
-def _ping_database() -> None:
-    with get_read_engine().connect() as connection:  # a probe must not take SQLite's write lock
-        connection.execute(text("SELECT 1"))
+def _ping_database(session: Session) -> None:
+    session.execute(text("SELECT 1"))

@@ -7,16 +7,17 @@ from typing import Annotated, Any
 
 import redis.asyncio as aioredis
 from fastapi import APIRouter, Header, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 from sse_starlette.sse import EventSourceResponse
 
+from app.api.deps import JobDep
 from app.api.responses import etag_json
-from app.core.db import get_read_engine
+from app.core.db import read_in_thread
+from app.core.errors import Invalid
+from app.jobs import service as jobs
 from app.jobs.models import Job
-from app.jobs.schemas import FINAL_STATUSES
+from app.jobs.status import FINAL
 from app.metrics import live, service
 from app.metrics.polling import curve_poller
 
@@ -33,35 +34,26 @@ async def get_metrics(
 ) -> Response:
     """Curves by series name `{split}_{metric}`; an unchanged poll with If-None-Match answers 304."""
     # Reads are shared between concurrent polls and a finished curve comes from memory (app/metrics/polling.py).
-    found = await curve_poller.poll(job_id=job_id, names=names, since_epoch=since_epoch)
+    found = await curve_poller.get((job_id, names, since_epoch))
     return etag_json(found, if_none_match=if_none_match, missing=f"no job {job_id!r}")
 
 
 @router.get("/stream")
 async def stream_metrics(
-    job_id: str, request: Request, last_event_id: Annotated[str | None, Header()] = None
+    job: JobDep, request: Request, last_event_id: Annotated[str | None, Header()] = None
 ) -> Response:
     """SSE: an `epoch` event per epoch (id = epoch), `progress` events, and an `end` event when the job ends."""
-    job = await run_in_threadpool(_read_job, job_id)
-    if job is None:
-        return JSONResponse({"detail": f"no job {job_id!r}"}, status_code=404)
     try:
         after_epoch = int(last_event_id) if last_event_id else -1
     except ValueError:
-        return JSONResponse({"detail": "Last-Event-ID must be an epoch number this stream sent"}, status_code=422)
-    return EventSourceResponse(_events(request.app.state.redis, job_id, after_epoch))
+        raise Invalid(["header", "Last-Event-ID"], "must be an epoch number this stream sent") from None
+    return EventSourceResponse(_events(request.app.state.redis, job.id, after_epoch))
 
 
-def _read_job(job_id: str) -> Job | None:
-    with Session(get_read_engine()) as session:
-        return session.get(Job, job_id)
-
-
-def _read_progress(job_id: str, after_epoch: int) -> tuple[Job, list[tuple[int, dict[str, float]]]]:
-    with Session(get_read_engine()) as session:
-        job = session.get(Job, job_id)
-        assert job is not None
-        return job, service.epochs_after(session, job_id=job_id, after_epoch=after_epoch)
+def _read_progress(session: Session, job_id: str, after_epoch: int) -> tuple[Job, list[tuple[int, dict[str, float]]]]:
+    job = jobs.get_job(session, job_id=job_id)
+    assert job is not None  # jobs are never deleted
+    return job, service.epochs_after(session, job_id=job_id, after_epoch=after_epoch)
 
 
 async def _events(redis: aioredis.Redis, job_id: str, after_epoch: int) -> AsyncIterator[dict[str, Any]]:
@@ -69,11 +61,11 @@ async def _events(redis: aioredis.Redis, job_id: str, after_epoch: int) -> Async
     key = live.stream_key(job_id)
     cursor = await _stream_tail(redis, key)
     while True:
-        job, epochs = await run_in_threadpool(_read_progress, job_id, after_epoch)
+        job, epochs = await read_in_thread(_read_progress, job_id, after_epoch)
         for epoch, values in epochs:
             yield {"event": "epoch", "id": str(epoch), "data": json.dumps({"epoch": epoch, "metrics": values})}
             after_epoch = epoch
-        if job.status in FINAL_STATUSES:
+        if job.status in FINAL:
             error = {"type": job.error_type, "message": job.error_message} if job.error_type else None
             yield {"event": "end", "data": json.dumps({"status": job.status, "error": error})}
             return

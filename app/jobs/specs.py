@@ -1,0 +1,84 @@
+"""A submitted spec checked against what a field validator cannot see alone: its kind, its parent, its chain."""
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from app.core.errors import Invalid
+from app.jobs.models import Job
+from app.jobs.schemas import BACKBONES, NUM_CLASSES, FinetuneSpec, JobSpec, ModelSpec
+from app.jobs.status import JobStatus
+
+# A parent in one of these will never have a backbone to start from.
+NO_BACKBONE = frozenset({JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.CANCELLING})
+
+
+def resolve_parent(session: Session, *, spec: JobSpec, earlier: list[Job], loc: list[str | int]) -> Job | None:
+    """The job whose backbone the spec starts from (an earlier step of its chain or an existing job); None: train."""
+    init = spec.init_from
+    if spec.kind == "train":
+        if init is not None:
+            raise Invalid([*loc, "init_from"],
+                          "a train job starts from scratch; use kind 'finetune' to start from a job")
+        if spec.finetune is not None:
+            raise Invalid([*loc, "finetune"], "finetune settings apply only to kind 'finetune'")
+        return None
+    if init is None:
+        raise Invalid([*loc, "init_from"], "a finetune job needs init_from: the job whose backbone it starts from")
+    if (init.job_id is None) == (init.step is None):
+        raise Invalid([*loc, "init_from"], "give exactly one of job_id or step")
+    if init.step is not None:
+        if loc[-1:] == [] or not isinstance(loc[-1], int):
+            raise Invalid([*loc, "init_from", "step"], "step is only valid inside a chain (POST /v1/chains)")
+        if init.step >= len(earlier):
+            raise Invalid([*loc, "init_from", "step"], f"step {init.step} is not an earlier step of this chain")
+        return earlier[init.step]
+    parent = session.get(Job, init.job_id)
+    if parent is None:
+        raise Invalid([*loc, "init_from", "job_id"], f"no job {init.job_id!r}")
+    if parent.status in NO_BACKBONE:
+        raise Invalid([*loc, "init_from", "job_id"], f"job {parent.id} is {parent.status}: it will have no backbone")
+    return parent
+
+
+def normalize(*, spec: JobSpec, parent: Job | None, loc: list[str | int]) -> dict[str, Any]:
+    """Check what a field validator cannot see alone, and fill in defaults that depend on the parent."""
+    model = spec.model
+    if parent is not None:
+        parent_model = ModelSpec(**parent.spec["model"])
+        if model is None:
+            model = parent_model
+        elif (model.backbone, model.cifar_stem) != (parent_model.backbone, parent_model.cifar_stem):
+            raise Invalid(
+                [*loc, "model", "backbone"],
+                f"job {parent.id} has backbone {parent_model.backbone} (cifar_stem={parent_model.cifar_stem}); "
+                f"its weights cannot initialise {model.backbone} (cifar_stem={model.cifar_stem})",
+            )
+    model = model or ModelSpec()
+    assert model.backbone in BACKBONES
+
+    finetune = spec.finetune
+    if spec.kind == "finetune":
+        finetune = finetune or FinetuneSpec()
+        if finetune.strategy == "freeze_unfreeze" and finetune.unfreeze_epoch is None:
+            raise Invalid([*loc, "finetune", "unfreeze_epoch"], "strategy freeze_unfreeze needs unfreeze_epoch")
+        if finetune.strategy == "unfreeze_milestones":
+            if finetune.milestones is None:
+                raise Invalid([*loc, "finetune", "milestones"],
+                              "strategy unfreeze_milestones needs milestones [e1, e2]")
+            if finetune.num_layers is None:
+                raise Invalid([*loc, "finetune", "num_layers"], "strategy unfreeze_milestones needs num_layers")
+            if finetune.milestones[0] > finetune.milestones[1]:
+                raise Invalid([*loc, "finetune", "milestones"], "milestones must be in order: e1 <= e2")
+
+    dataset = spec.dataset
+    if dataset.name == "folder" and not dataset.train_folder:
+        raise Invalid([*loc, "dataset", "train_folder"], "a folder dataset needs train_folder (ImageFolder layout)")
+    if dataset.name in NUM_CLASSES and (dataset.train_folder or dataset.val_folder):
+        raise Invalid([*loc, "dataset", "train_folder"],
+                      f"folders apply only to dataset 'folder', not {dataset.name!r}")
+
+    normalized = spec.model_copy(update={"model": model, "finetune": finetune}).model_dump(mode="json")
+    if parent is not None:
+        normalized["init_from"] = {"job_id": parent.id}
+    return normalized
