@@ -8,9 +8,12 @@ from contextlib import asynccontextmanager, suppress
 import redis.asyncio as aioredis
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from app.api.body_limit import BodyLimit
 from app.api.routes import artifacts, health, jobs, metrics
+from app.api.validation import request_validation_error
 from app.core.config import Settings, get_settings
 from app.core.migrate import upgrade
 from app.jobs.errors import SpecError, TransitionConflict
@@ -52,6 +55,8 @@ def create_app() -> FastAPI:
                   description="Training and finetune jobs for Lightning Flash image classifiers.")
     for router in (health.router, jobs.router, metrics.router, artifacts.router):
         app.include_router(router)
+    app.add_middleware(BodyLimit, settings=get_settings)
+    app.add_exception_handler(RequestValidationError, request_validation_error)
 
     @app.exception_handler(SpecError)
     async def _spec_error(_request: Request, exc: SpecError) -> JSONResponse:

@@ -14,9 +14,11 @@ from typing import Any
 from sqlalchemy import select, tuple_, update
 from sqlalchemy.orm import Session
 
+from app.core.config import get_settings
 from app.core.db import utcnow
 from app.jobs.changes import mark_changed
 from app.jobs.errors import SpecError, TransitionConflict
+from app.jobs.limits import check_limits
 from app.jobs.models import Job
 from app.jobs.schemas import BACKBONES, FINAL_STATUSES, NUM_CLASSES, FinetuneSpec, JobSpec, ModelSpec
 
@@ -32,6 +34,7 @@ def new_job_id() -> str:
 
 def create_chain(session: Session, *, steps: Sequence[JobSpec], loc: list[str | int]) -> tuple[list[Job], list[str]]:
     """Validate and insert jobs (one, or a chain whose steps may start from earlier steps); all or none."""
+    check_limits(steps, loc=loc, settings=get_settings())
     jobs: list[Job] = []
     for index, spec in enumerate(steps):
         step_loc = [*loc, index] if len(loc) and loc[-1] == "steps" else loc

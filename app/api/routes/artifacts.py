@@ -4,12 +4,13 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
 from app.api.deps import JobDep, ReadSessionDep, SettingsDep
+from app.api.openapi import ARTIFACT_NOT_FOUND, FILE_DOWNLOAD, JOB_NOT_FOUND
 from app.artifacts import service
 
 router = APIRouter(prefix="/v1/jobs/{job_id}/artifacts", tags=["artifacts"])
 
 
-@router.get("")
+@router.get("", responses=JOB_NOT_FOUND)
 def list_artifacts(job: JobDep, session: ReadSessionDep) -> list[dict]:
     """Name, size, sha256 and download URL of each artifact."""
     return [
@@ -18,7 +19,7 @@ def list_artifacts(job: JobDep, session: ReadSessionDep) -> list[dict]:
     ]
 
 
-@router.get("/{name}")
+@router.get("/{name}", response_class=FileResponse, responses={**FILE_DOWNLOAD, **ARTIFACT_NOT_FOUND})
 def download_artifact(name: str, job: JobDep, session: ReadSessionDep, settings: SettingsDep) -> FileResponse:
     """The file itself; the name is looked up in SQL, never joined onto a path from the request."""
     artifact = service.get(session, job_id=job.id, name=name)
@@ -28,4 +29,6 @@ def download_artifact(name: str, job: JobDep, session: ReadSessionDep, settings:
     path = (root / artifact.path).resolve()
     if not path.is_relative_to(root) or not path.is_file():
         raise HTTPException(status_code=410, detail=f"artifact {name!r} is recorded but its file is gone")
-    return FileResponse(path, filename=f"{job.id}-{path.name}", headers={"X-Checksum-Sha256": artifact.sha256})
+    # Named explicitly: guessed from the suffix, a .pt file would go out as application/vnd.snesdev-page-table.
+    return FileResponse(path, filename=f"{job.id}-{path.name}", media_type="application/octet-stream",
+                        headers={"X-Checksum-Sha256": artifact.sha256})

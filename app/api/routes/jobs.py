@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.api.deps import JobDep, SessionDep
+from app.api.openapi import CACHED, CONFLICT, JOB_NOT_FOUND, WITH_BODY
 from app.api.responses import etag_json
 from app.core.db import get_read_engine
 from app.jobs import idempotency, service
@@ -50,13 +51,13 @@ def _response(status_code: int, content: Any) -> JSONResponse:
     return JSONResponse(content, status_code=status_code, headers={"Location": f"/v1/jobs/{location}"})
 
 
-@router.post("/jobs", status_code=201, response_model=JobOut)
+@router.post("/jobs", status_code=201, response_model=JobOut, responses={**CONFLICT, **WITH_BODY})
 def create_job(spec: JobSpec, session: SessionDep, idempotency_key: IdempotencyKeyHeader = None) -> JSONResponse:
     """Submit one training or finetune job."""
     return _create(session, route="jobs", body=spec, steps=[spec], key=idempotency_key, loc=["body"])
 
 
-@router.post("/chains", status_code=201, response_model=ChainOut)
+@router.post("/chains", status_code=201, response_model=ChainOut, responses={**CONFLICT, **WITH_BODY})
 def create_chain(chain: ChainIn, session: SessionDep, idempotency_key: IdempotencyKeyHeader = None) -> JSONResponse:
     """Submit jobs where later steps start from earlier ones (`init_from: {"step": i}`): all or none."""
     return _create(session, route="chains", body=chain, steps=chain.steps, key=idempotency_key,
@@ -68,7 +69,7 @@ async def list_jobs(
     status: Annotated[str | None, Query(pattern="^(" + "|".join(JOB_STATUSES) + ")$")] = None,
     kind: Annotated[str | None, Query(pattern="^(train|finetune)$")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: str | None = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     """Jobs, newest first; pass next_cursor back as cursor for the next page."""
     # One thread hop for the query and the encoding: a session dependency and a sync route took three, and the
@@ -83,14 +84,14 @@ def _job_page(*, status: str | None, kind: str | None, limit: int, cursor: str |
         return JobPage(jobs=[job_out(job) for job in jobs], next_cursor=next_cursor).model_dump_json().encode()
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut)
+@router.get("/jobs/{job_id}", response_model=JobOut, responses={**CACHED, **JOB_NOT_FOUND})
 async def get_job(job_id: str, if_none_match: Annotated[str | None, Header()] = None) -> Response:
     """One job: status, progress, error and latest metrics; an unchanged poll with If-None-Match answers 304."""
     found = await job_views.get(job_id)  # from memory while the job is known unchanged (app/jobs/views.py)
     return etag_json(found, if_none_match=if_none_match, missing=f"no job {job_id!r}")
 
 
-@router.post("/jobs/{job_id}/cancel", status_code=202, response_model=JobOut)
+@router.post("/jobs/{job_id}/cancel", status_code=202, response_model=JobOut, responses={**JOB_NOT_FOUND, **CONFLICT})
 def cancel_job(job: JobDep, session: SessionDep) -> JobOut:
     """Cancel: at once if not started, within one batch if running; 409 once finished."""
     runnable = service.request_cancel(session, job_id=job.id)

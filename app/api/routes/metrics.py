@@ -13,7 +13,9 @@ from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 from sse_starlette.sse import EventSourceResponse
 
+from app.api.openapi import CACHED, JOB_NOT_FOUND, SSE_STREAM
 from app.api.responses import etag_json
+from app.core.bounds import SQL_INT_MAX
 from app.core.db import get_read_engine
 from app.jobs.models import Job
 from app.jobs.schemas import FINAL_STATUSES
@@ -24,11 +26,12 @@ router = APIRouter(prefix="/v1/jobs/{job_id}/metrics", tags=["metrics"])
 STREAM_BLOCK_MS = 2000  # how long one XREAD waits before the stream checks SQL again
 
 
-@router.get("")
+@router.get("", responses={**CACHED, **JOB_NOT_FOUND})
 async def get_metrics(
     job_id: str,
-    names: Annotated[str | None, Query(description="Comma-separated series, e.g. val_accuracy,val_f1")] = None,
-    since_epoch: Annotated[int | None, Query(ge=0)] = None,
+    names: Annotated[str | None, Query(description="Comma-separated series, e.g. val_accuracy,val_f1",
+                                       max_length=2000, pattern=r"^[^\x00-\x1f\x7f]*$")] = None,
+    since_epoch: Annotated[int | None, Query(ge=0, le=SQL_INT_MAX)] = None,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Curves by series name `{split}_{metric}`; an unchanged poll with If-None-Match answers 304."""
@@ -37,18 +40,16 @@ async def get_metrics(
     return etag_json(found, if_none_match=if_none_match, missing=f"no job {job_id!r}")
 
 
-@router.get("/stream")
+@router.get("/stream", response_class=EventSourceResponse, responses={**SSE_STREAM, **JOB_NOT_FOUND})
 async def stream_metrics(
-    job_id: str, request: Request, last_event_id: Annotated[str | None, Header()] = None
+    job_id: str, request: Request,
+    last_event_id: Annotated[int | None, Header(ge=-1, le=SQL_INT_MAX, description="The last epoch event seen")] = None,
 ) -> Response:
     """SSE: an `epoch` event per epoch (id = epoch), `progress` events, and an `end` event when the job ends."""
     job = await run_in_threadpool(_read_job, job_id)
     if job is None:
         return JSONResponse({"detail": f"no job {job_id!r}"}, status_code=404)
-    try:
-        after_epoch = int(last_event_id) if last_event_id else -1
-    except ValueError:
-        return JSONResponse({"detail": "Last-Event-ID must be an epoch number this stream sent"}, status_code=422)
+    after_epoch = -1 if last_event_id is None else last_event_id
     return EventSourceResponse(_events(request.app.state.redis, job_id, after_epoch))
 
 
