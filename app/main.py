@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from app.api.body_limit import BodyLimit
+from app.api.methods import method_not_allowed
 from app.api.routes import artifacts, health, jobs, metrics
 from app.api.validation import request_validation_error
 from app.core.config import Settings, get_settings
@@ -57,6 +58,7 @@ def create_app() -> FastAPI:
         app.include_router(router)
     app.add_middleware(BodyLimit, settings=get_settings)
     app.add_exception_handler(RequestValidationError, request_validation_error)
+    app.add_exception_handler(405, method_not_allowed)
 
     @app.exception_handler(SpecError)
     async def _spec_error(_request: Request, exc: SpecError) -> JSONResponse:

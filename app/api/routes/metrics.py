@@ -43,14 +43,14 @@ async def get_metrics(
 @router.get("/stream", response_class=EventSourceResponse, responses={**SSE_STREAM, **JOB_NOT_FOUND})
 async def stream_metrics(
     job_id: str, request: Request,
-    last_event_id: Annotated[int | None, Header(ge=-1, le=SQL_INT_MAX, description="The last epoch event seen")] = None,
+    # `int`, not `int | None`: absent is the only "none" a header has, and the schema must not offer `null`.
+    last_event_id: Annotated[int, Header(ge=-1, le=SQL_INT_MAX, description="The last epoch event seen")] = -1,
 ) -> Response:
     """SSE: an `epoch` event per epoch (id = epoch), `progress` events, and an `end` event when the job ends."""
     job = await run_in_threadpool(_read_job, job_id)
     if job is None:
         return JSONResponse({"detail": f"no job {job_id!r}"}, status_code=404)
-    after_epoch = -1 if last_event_id is None else last_event_id
-    return EventSourceResponse(_events(request.app.state.redis, job_id, after_epoch))
+    return EventSourceResponse(_events(request.app.state.redis, job_id, last_event_id))
 
 
 def _read_job(job_id: str) -> Job | None:
