@@ -12,7 +12,7 @@ from schemathesis.python import asgi
 from app.main import create_app
 
 # Enough fuzzed cases per operation to reach every answer; few enough that the whole run takes seconds.
-EXAMPLES_PER_OPERATION = 20
+EXAMPLES_PER_OPERATION = 10
 
 # The schema comes from the app object, not over HTTP: that would start the app's lifespan before a test has
 # set up its database. Schemathesis starts it on the first call and keeps it for the module.
