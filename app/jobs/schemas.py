@@ -1,12 +1,11 @@
 """The job spec (what a user submits) and the job as the API reports it."""
 
 from datetime import datetime
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.core.bounds import SQL_INT_MAX
+from app.core.bounds import CONTROL_CHARACTERS, SQL_INT_MAX
 
 # Backbones a worker can build, with their feature width. The API never imports torch, so this is
 # the door's copy of the registry; tests check it against Flash's own.
@@ -19,7 +18,6 @@ FINAL_STATUSES = ("succeeded", "failed", "cancelled")
 # Bounded so that every number of a spec fits the SQL INTEGER it may be stored in; tighter limits are settings
 # (app/jobs/limits.py).
 Count = Annotated[int, Field(ge=0, le=SQL_INT_MAX)]
-CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class StrictModel(BaseModel):

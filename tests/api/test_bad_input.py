@@ -148,3 +148,22 @@ def test_a_pt_artifact_downloads_as_octet_stream(client, service_env):
     response = client.get(f"/v1/jobs/{job_id}/artifacts/model")
     assert response.status_code == 200 and response.content == b"\x80weights"
     assert response.headers["content-type"] == "application/octet-stream"
+
+
+def test_control_characters_in_ids_names_and_cursors_never_reach_sql(client):
+    """Postgres text cannot hold NUL: each of these was a 500 there."""
+    import base64
+
+    for path in ("/v1/jobs/a%00b", "/v1/jobs/a%00b/metrics", "/v1/jobs/a%00b/metrics/stream",
+                 "/v1/jobs/a%00b/artifacts"):
+        response = client.get(path)
+        assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["path", "job_id"], path
+    assert client.post("/v1/jobs/a%00b/cancel").status_code == 422
+    job_id = client.post("/v1/jobs", json=TRAIN).json()["id"]
+    assert client.get(f"/v1/jobs/{job_id}/artifacts/x%00y").json()["detail"][0]["loc"] == ["path", "name"]
+    names = client.get(f"/v1/jobs/{job_id}/metrics", params={"names": "val_f1\x00"})
+    assert names.status_code == 422 and names.json()["detail"][0]["loc"] == ["query", "names"]
+    cursor = base64.urlsafe_b64encode(b"2026-01-01T00:00:00+00:00|a\x00b").decode()
+    listed = client.get("/v1/jobs", params={"cursor": cursor})
+    assert listed.status_code == 422 and listed.json()["detail"][0]["loc"] == ["query", "cursor"]
+    assert client.get("/v1/jobs/" + "f" * 60_000).status_code == 404  # a long id is only unknown

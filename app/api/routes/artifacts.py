@@ -1,11 +1,14 @@
 """Artifacts a job produced: list with checksums, download by name."""
 
-from fastapi import APIRouter, HTTPException
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path
 from fastapi.responses import FileResponse
 
 from app.api.deps import JobDep, ReadSessionDep, SettingsDep
 from app.api.openapi import ARTIFACT_NOT_FOUND, FILE_DOWNLOAD, JOB_NOT_FOUND
 from app.artifacts import service
+from app.core.bounds import PRINTABLE
 
 router = APIRouter(prefix="/v1/jobs/{job_id}/artifacts", tags=["artifacts"])
 
@@ -20,7 +23,7 @@ def list_artifacts(job: JobDep, session: ReadSessionDep) -> list[dict]:
 
 
 @router.get("/{name}", response_class=FileResponse, responses={**FILE_DOWNLOAD, **ARTIFACT_NOT_FOUND})
-def download_artifact(name: str, job: JobDep, session: ReadSessionDep, settings: SettingsDep) -> FileResponse:
+def download_artifact(name: Annotated[str, Path(pattern=PRINTABLE)], job: JobDep, session: ReadSessionDep, settings: SettingsDep) -> FileResponse:
     """The file itself; the name is looked up in SQL, never joined onto a path from the request."""
     artifact = service.get(session, job_id=job.id, name=name)
     if artifact is None:

@@ -9,12 +9,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.api.deps import JobDep, SessionDep
+from app.api.deps import JobDep, JobId, SessionDep
 from app.api.openapi import CACHED, CONFLICT, JOB_NOT_FOUND, WITH_BODY
 from app.api.responses import etag_json
 from app.core.db import get_read_engine
+from app.core.config import get_settings
 from app.jobs import idempotency, service
 from app.jobs.dispatch import dispatch
+from app.jobs.limits import check_limits
 from app.jobs.models import Job
 from app.jobs.schemas import JOB_STATUSES, ChainIn, ChainOut, JobOut, JobPage, JobSpec, job_out
 from app.jobs.views import job_views
@@ -26,6 +28,7 @@ IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max
 def _create(session: SessionDep, *, route: str, body: Any, steps: list[JobSpec], key: str | None,
             loc: list[str | int]) -> JSONResponse:
     """Create one job or a chain in one transaction, honouring an Idempotency-Key, then dispatch."""
+    check_limits(steps, loc=loc, settings=get_settings())  # before any SQL: work over a maximum costs nothing
     body_hash = idempotency.request_hash(jsonable_encoder(body))
     if key and (stored := idempotency.replay(session, key=key, route=route, body_hash=body_hash)):
         return _response(stored.status_code, stored.response)
@@ -85,7 +88,7 @@ def _job_page(*, status: str | None, kind: str | None, limit: int, cursor: str |
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, responses={**CACHED, **JOB_NOT_FOUND})
-async def get_job(job_id: str, if_none_match: Annotated[str | None, Header()] = None) -> Response:
+async def get_job(job_id: JobId, if_none_match: Annotated[str | None, Header()] = None) -> Response:
     """One job: status, progress, error and latest metrics; an unchanged poll with If-None-Match answers 304."""
     found = await job_views.get(job_id)  # from memory while the job is known unchanged (app/jobs/views.py)
     return etag_json(found, if_none_match=if_none_match, missing=f"no job {job_id!r}")

@@ -13,9 +13,10 @@ from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 from sse_starlette.sse import EventSourceResponse
 
+from app.api.deps import JobId
 from app.api.openapi import CACHED, JOB_NOT_FOUND, SSE_STREAM
 from app.api.responses import etag_json
-from app.core.bounds import SQL_INT_MAX
+from app.core.bounds import PRINTABLE, SQL_INT_MAX
 from app.core.db import get_read_engine
 from app.jobs.models import Job
 from app.jobs.schemas import FINAL_STATUSES
@@ -28,9 +29,9 @@ STREAM_BLOCK_MS = 2000  # how long one XREAD waits before the stream checks SQL 
 
 @router.get("", responses={**CACHED, **JOB_NOT_FOUND})
 async def get_metrics(
-    job_id: str,
+    job_id: JobId,
     names: Annotated[str | None, Query(description="Comma-separated series, e.g. val_accuracy,val_f1",
-                                       max_length=2000, pattern=r"^[^\x00-\x1f\x7f]*$")] = None,
+                                       max_length=2000, pattern=PRINTABLE)] = None,
     since_epoch: Annotated[int | None, Query(ge=0, le=SQL_INT_MAX)] = None,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
@@ -42,7 +43,7 @@ async def get_metrics(
 
 @router.get("/stream", response_class=EventSourceResponse, responses={**SSE_STREAM, **JOB_NOT_FOUND})
 async def stream_metrics(
-    job_id: str, request: Request,
+    job_id: JobId, request: Request,
     # `int`, not `int | None`: absent is the only "none" a header has, and the schema must not offer `null`.
     last_event_id: Annotated[int, Header(ge=-1, le=SQL_INT_MAX, description="The last epoch event seen")] = -1,
 ) -> Response:
