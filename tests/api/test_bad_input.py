@@ -167,3 +167,55 @@ def test_control_characters_in_ids_names_and_cursors_never_reach_sql(client):
     listed = client.get("/v1/jobs", params={"cursor": cursor})
     assert listed.status_code == 422 and listed.json()["detail"][0]["loc"] == ["query", "cursor"]
     assert client.get("/v1/jobs/" + "f" * 60_000).status_code == 404  # a long id is only unknown
+
+
+def test_a_route_declares_a_larger_limit_of_its_own_and_it_is_still_counted():
+    """The hook for streaming uploads: a (method, path template) in the table gets the limit of its setting."""
+    from fastapi.testclient import TestClient
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from app.api.body_limit import BodyLimit
+    from app.core.config import Settings
+
+    class UploadSettings(Settings):
+        max_upload_bytes: int = 3 << 20
+
+    async def upload(request: Request) -> JSONResponse:
+        return JSONResponse({"received": sum([len(chunk) async for chunk in request.stream()])})
+
+    app = Starlette(routes=[Route("/v1/uploads/{name}", upload, methods=["POST"])])
+    limited = BodyLimit(app, settings=UploadSettings, larger={("POST", "/v1/uploads/{name}"): "max_upload_bytes"})
+    with TestClient(limited) as client:
+        assert client.post("/v1/uploads/a", content=b"x" * (2 << 20)).json() == {"received": 2 << 20}
+        over = client.post("/v1/uploads/a", content=(b"x" * 65536 for _ in range(64)))  # 4 MiB, chunked
+        assert over.status_code == 413 and "FLASHJOBS_MAX_UPLOAD_BYTES" in over.text
+        assert client.post("/v1/other", content=b"x" * (2 << 20)).status_code == 413  # the default elsewhere
+
+
+def test_a_real_server_refuses_a_declared_huge_body_before_it_is_sent(service_env, redis_url, tmp_path):
+    """uvicorn: 413 goes out on the headers alone (the 21 MB body is never sent, so a server that waited for it
+    would never answer), and /healthz answers meanwhile on the same server."""
+    import socket
+
+    import httpx
+
+    from tests.service_stack import ServiceStack
+
+    (tmp_path / "logs").mkdir()
+    service = ServiceStack({**service_env, "FLASHJOBS_REDIS_URL": redis_url}, tmp_path / "logs")
+    service.start_api()
+    try:
+        with socket.create_connection(("127.0.0.1", service.port), timeout=30) as sock:
+            sock.sendall(b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 21000000\r\n\r\n{\"kind\": ")
+            answer = b""
+            while chunk := sock.recv(65536):  # the server closes the connection after its 413
+                answer += chunk
+            assert httpx.get(f"{service.url}/healthz").status_code == 200
+        assert answer.startswith(b"HTTP/1.1 413"), answer
+        assert b"FLASHJOBS_MAX_REQUEST_BYTES" in answer
+    finally:
+        service.stop()
