@@ -111,7 +111,8 @@ def run(job_id: str, attempt: int) -> int:
         if _rank() == 0:
             from worker.training.errors import in_user_terms
 
-            message = in_user_terms(f"{type(exc).__name__}: {exc}", data_dir=settings.data_dir, artifact_dir=artifact_dir)
+            message = in_user_terms(f"{type(exc).__name__}: {exc}", data_dir=settings.data_dir,
+                                    artifact_dir=artifact_dir)
             write_outcome(outcome_path(work_dir, attempt), "failed", (kind, message))
         return 0
 

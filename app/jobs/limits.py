@@ -1,4 +1,4 @@
-"""The most work one submission may ask for: each maximum is a FLASHJOBS_* setting, named in the 422 that enforces it."""
+"""The most work one submission may ask for: each maximum is a FLASHJOBS_* setting, named in its 422."""
 
 from collections.abc import Sequence
 

@@ -39,10 +39,10 @@ class DatasetSpec(StrictModel):
     name: Literal["cifar10", "cifar100", "folder"]
     train_folder: str | None = Field(None, max_length=1024)
     val_folder: str | None = Field(None, max_length=1024)
-    train_limit: int | None = Field(None, ge=1, le=SQL_INT_MAX, description="Class-balanced subset of the training set")
+    train_limit: int | None = Field(None, ge=1, le=SQL_INT_MAX, description="Class-balanced subset of training")
     val_limit: int | None = Field(None, ge=1, le=SQL_INT_MAX, description="Class-balanced subset of the validation set")
-    image_size: int | None = Field(None, ge=8, le=SQL_INT_MAX,
-                                   description="Default 32 for CIFAR, 128 for folders; at most FLASHJOBS_MAX_IMAGE_SIZE")
+    image_size: int | None = Field(None, ge=8, le=SQL_INT_MAX, description="Default 32 for CIFAR, 128 for "
+                                   "folders; at most FLASHJOBS_MAX_IMAGE_SIZE")
 
     @field_validator("train_folder", "val_folder")
     @classmethod

@@ -73,7 +73,8 @@ def _list_images(root: Path, folder: Path, class_names: list[str], require_every
                                    if p.suffix.lower() in IMAGE_EXTENSIONS) if p.is_file())
         if require_every_class and not found:
             extensions = ", ".join(IMAGE_EXTENSIONS)
-            raise TrainingError("bad_dataset", f"class folder {_shown(root, folder / name)} has no images ({extensions})")
+            shown = _shown(root, folder / name)
+            raise TrainingError("bad_dataset", f"class folder {shown} has no images ({extensions})")
         files += found
         labels += [label] * len(found)
     return Split(files, np.asarray(labels, dtype=np.int64))

@@ -11,6 +11,7 @@ from app.artifacts import service
 from app.core.bounds import PRINTABLE
 
 router = APIRouter(prefix="/v1/jobs/{job_id}/artifacts", tags=["artifacts"])
+ArtifactName = Annotated[str, Path(pattern=PRINTABLE)]  # Postgres text cannot hold NUL
 
 
 @router.get("", responses=JOB_NOT_FOUND)
@@ -23,7 +24,7 @@ def list_artifacts(job: JobDep, session: ReadSessionDep) -> list[dict]:
 
 
 @router.get("/{name}", response_class=FileResponse, responses={**FILE_DOWNLOAD, **ARTIFACT_NOT_FOUND})
-def download_artifact(name: Annotated[str, Path(pattern=PRINTABLE)], job: JobDep, session: ReadSessionDep, settings: SettingsDep) -> FileResponse:
+def download_artifact(name: ArtifactName, job: JobDep, session: ReadSessionDep, settings: SettingsDep) -> FileResponse:
     """The file itself; the name is looked up in SQL, never joined onto a path from the request."""
     artifact = service.get(session, job_id=job.id, name=name)
     if artifact is None:

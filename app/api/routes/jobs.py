@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from app.api.deps import JobDep, JobId, SessionDep
 from app.api.openapi import CACHED, CONFLICT, JOB_NOT_FOUND, WITH_BODY
 from app.api.responses import etag_json
-from app.core.db import get_read_engine
 from app.core.config import get_settings
+from app.core.db import get_read_engine
 from app.jobs import idempotency, service
 from app.jobs.dispatch import dispatch
 from app.jobs.limits import check_limits
