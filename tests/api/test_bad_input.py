@@ -219,3 +219,20 @@ def test_a_real_server_refuses_a_declared_huge_body_before_it_is_sent(service_en
         assert b"FLASHJOBS_MAX_REQUEST_BYTES" in answer
     finally:
         service.stop()
+
+
+def test_readyz_names_what_does_not_answer_by_its_setting_not_by_its_exception(service_env, monkeypatch, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from app.core.config import get_settings
+    from app.main import create_app
+    from tests.service_stack import free_port
+
+    monkeypatch.setenv("FLASHJOBS_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
+    get_settings.cache_clear()
+    with TestClient(create_app()) as client:
+        response = client.get("/readyz")
+    get_settings.cache_clear()
+    assert response.status_code == 503
+    assert response.json()["checks"] == {"database": "ok",
+                                         "redis": "error: Redis does not answer (FLASHJOBS_REDIS_URL)"}
