@@ -5,8 +5,8 @@ import json
 import pytest
 
 from app.core.bounds import SQL_INT_MAX
+from tests.helpers import TRAIN, free_port
 
-TRAIN = {"kind": "train", "dataset": {"name": "cifar10", "train_limit": 100}, "trainer": {"max_epochs": 2}}
 TOO_BIG_FOR_SQL = "9223372036854775808"
 
 
@@ -202,7 +202,7 @@ def test_a_real_server_refuses_a_declared_huge_body_before_it_is_sent(service_en
 
     import httpx
 
-    from tests.service_stack import ServiceStack
+    from tests.e2e.service_stack import ServiceStack
 
     (tmp_path / "logs").mkdir()
     service = ServiceStack({**service_env, "FLASHJOBS_REDIS_URL": redis_url}, tmp_path / "logs")
@@ -226,7 +226,6 @@ def test_readyz_names_what_does_not_answer_by_its_setting_not_by_its_exception(s
 
     from app.core.config import get_settings
     from app.main import create_app
-    from tests.service_stack import free_port
 
     monkeypatch.setenv("FLASHJOBS_REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
     get_settings.cache_clear()

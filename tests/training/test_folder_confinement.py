@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from app.jobs.schemas import DatasetSpec
-from tests.cifar_files import write_image_folder
+from app.synthetic_data import write_image_folder
 from worker.training.data import load_dataset
 from worker.training.errors import TrainingError, as_training_errors, in_user_terms
 
