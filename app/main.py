@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
+from app.api.body_limit import BodyLimit
 from app.api.errors import install_error_handlers
 from app.api.routes import artifacts, health, jobs, metrics
 from app.core.config import Settings, get_settings
@@ -51,6 +52,7 @@ def create_app() -> FastAPI:
                   description="Training and finetune jobs for Lightning Flash image classifiers.")
     for router in (health.router, jobs.router, metrics.router, artifacts.router):
         app.include_router(router)
+    app.add_middleware(BodyLimit, settings=get_settings)
     install_error_handlers(app)
     return app
 

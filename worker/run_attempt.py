@@ -91,7 +91,7 @@ def run(job_id: str, attempt: int) -> int:
                            redis_client=redis.Redis.from_url(settings.effective_redis_url, socket_timeout=5))
     try:
         from worker.training import recipe  # the heavy imports (torch, Flash) happen here, in the child only
-        from worker.training.errors import TrainingError
+        from worker.training.errors import TrainingError, in_user_terms
 
         try:
             result = recipe.run(spec=JobSpec.model_validate(job.spec), job_id=job_id, work_dir=work_dir,
@@ -100,7 +100,8 @@ def run(job_id: str, attempt: int) -> int:
                                 progress_every_s=settings.progress_every_s)
         except TrainingError as exc:
             if _rank() == 0:
-                write_outcome(outcome_path(work_dir, attempt), JobStatus.FAILED, (exc.type, str(exc)))
+                message = in_user_terms(str(exc), data_dir=settings.data_dir, artifact_dir=artifact_dir)
+                write_outcome(outcome_path(work_dir, attempt), JobStatus.FAILED, (exc.type, message))
             return 0
     except StaleAttempt as exc:
         log.warning("%s", exc)
@@ -109,7 +110,11 @@ def run(job_id: str, attempt: int) -> int:
         traceback.print_exc()
         kind = "out_of_memory" if _is_out_of_memory(exc) else "training_error"
         if _rank() == 0:
-            write_outcome(outcome_path(work_dir, attempt), JobStatus.FAILED, (kind, f"{type(exc).__name__}: {exc}"))
+            from worker.training.errors import in_user_terms
+
+            message = in_user_terms(f"{type(exc).__name__}: {exc}", data_dir=settings.data_dir,
+                                    artifact_dir=artifact_dir)
+            write_outcome(outcome_path(work_dir, attempt), JobStatus.FAILED, (kind, message))
         return 0
 
     if _rank() != 0:

@@ -3,9 +3,10 @@
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Path
 from sqlalchemy.orm import Session
 
+from app.core.bounds import PRINTABLE
 from app.core.config import Settings, get_settings
 from app.core.db import get_sessionmaker, read_in_thread
 from app.core.errors import NotFound
@@ -18,11 +19,13 @@ def get_session() -> Iterator[Session]:
         yield session
 
 
+# A job id with a control character is refused (422) before any query: Postgres text cannot hold NUL.
+JobId = Annotated[str, Path(pattern=PRINTABLE)]
 SessionDep = Annotated[Session, Depends(get_session)]  # routes that write; reads go through read_in_thread
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def valid_job(job_id: str) -> Job:
+async def valid_job(job_id: JobId) -> Job:
     """The job row, or NotFound; read in one thread hop (bench/polling.py: job)."""
     # The read's session closes before the route runs: requests waiting for a threadpool thread hold none of the
     # pool's connections.

@@ -36,6 +36,15 @@ class Settings(BaseSettings):
     restart_limit: int = 5
     restart_window_s: float = 10.0
 
+    # Limits on what one request may ask for (app/api/body_limit.py, app/jobs/limits.py); an operator raises them.
+    max_request_bytes: int = Field(1 << 20, ge=0, description="Largest request body, in bytes")
+    max_image_size: int = Field(512, ge=8, description="Largest dataset.image_size, in pixels")
+    max_batch_size: int = Field(1024, ge=1, description="Largest trainer.batch_size")
+    max_epochs: int = Field(300, ge=1, description="Largest trainer.max_epochs of one job")
+    max_devices: int = Field(8, ge=1, description="Largest trainer.devices: the GPUs one worker has")
+    max_chain_steps: int = Field(20, ge=1, description="Most steps in one chain")
+    max_chain_epochs: int = Field(1000, ge=1, description="Most epochs of all the steps of one chain together")
+
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.state_dir / 'flashjobs.db').resolve()}"

@@ -47,6 +47,12 @@ class Conflict(ServiceError):
     status_code = 409
 
 
+class Gone(ServiceError):
+    """410: it was recorded, and what it pointed at is no longer there."""
+
+    status_code = 410
+
+
 class TooLarge(ServiceError):
     """413: the request, or what it would store, is over a limit; the message names the limit and its setting."""
 

@@ -1,10 +1,11 @@
 """The job spec (what a user submits) and the job as the API reports it."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from app.core.bounds import CONTROL_CHARACTERS, SQL_INT_MAX
 from app.jobs.status import JobStatus
 
 # Backbones a worker can build, with their feature width. The API never imports torch, so this is
@@ -13,19 +14,34 @@ BACKBONES: dict[str, int] = {"resnet18": 512, "resnet34": 512, "resnet50": 2048,
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100}
 
 
+# Bounded so that every number of a spec fits the SQL INTEGER it may be stored in; tighter limits are settings
+# (app/jobs/limits.py).
+Count = Annotated[int, Field(ge=0, le=SQL_INT_MAX)]
+
+
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Unknown fields, NaN and infinities (`NaN`, `1e999`) and control characters in strings are refused."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: Any) -> Any:
+        if isinstance(value, str) and CONTROL_CHARACTERS.search(value):
+            raise ValueError("must not contain control characters (NUL, newlines, tabs, ...)")
+        return value
 
 
 class DatasetSpec(StrictModel):
     """Where the images come from; folders are relative to the service's data directory."""
 
     name: Literal["cifar10", "cifar100", "folder"]
-    train_folder: str | None = None
-    val_folder: str | None = None
-    train_limit: int | None = Field(None, ge=1, description="Class-balanced subset of the training set")
-    val_limit: int | None = Field(None, ge=1, description="Class-balanced subset of the validation set")
-    image_size: int | None = Field(None, ge=8, le=1024, description="Default 32 for CIFAR, 128 for folders")
+    train_folder: str | None = Field(None, max_length=1024)
+    val_folder: str | None = Field(None, max_length=1024)
+    train_limit: int | None = Field(None, ge=1, le=SQL_INT_MAX, description="Class-balanced subset of training")
+    val_limit: int | None = Field(None, ge=1, le=SQL_INT_MAX, description="Class-balanced subset of the validation set")
+    image_size: int | None = Field(None, ge=8, le=SQL_INT_MAX, description="Default 32 for CIFAR, 128 for "
+                                   "folders; at most FLASHJOBS_MAX_IMAGE_SIZE")
 
     @field_validator("train_folder", "val_folder")
     @classmethod
@@ -40,7 +56,7 @@ class DatasetSpec(StrictModel):
 
 
 class ModelSpec(StrictModel):
-    backbone: str = "resnet18"
+    backbone: str = Field("resnet18", max_length=64)
     # The CIFAR stem (3x3 first conv, no max-pool) keeps 32x32 images from shrinking to 1x1 too early.
     cifar_stem: bool = True
 
@@ -55,30 +71,32 @@ class ModelSpec(StrictModel):
 class InitFrom(StrictModel):
     """The job whose backbone starts this one: an existing job id, or an earlier step of a chain."""
 
-    job_id: str | None = None
-    step: int | None = Field(None, ge=0)
+    job_id: str | None = Field(None, max_length=64)
+    step: int | None = Field(None, ge=0, le=SQL_INT_MAX)
 
 
 class FinetuneSpec(StrictModel):
     """Flash's finetuning strategies; the arguments each needs are checked with the whole spec."""
 
     strategy: Literal["freeze", "no_freeze", "freeze_unfreeze", "unfreeze_milestones"] = "freeze"
-    unfreeze_epoch: int | None = Field(None, ge=0, description="freeze_unfreeze: epoch to unfreeze at")
-    milestones: tuple[int, int] | None = Field(None, description="unfreeze_milestones: (e1, e2)")
-    num_layers: int | None = Field(None, ge=1, description="unfreeze_milestones: layers unfrozen at e1")
+    unfreeze_epoch: int | None = Field(None, ge=0, le=SQL_INT_MAX, description="freeze_unfreeze: epoch to unfreeze at")
+    milestones: tuple[Count, Count] | None = Field(None, description="unfreeze_milestones: (e1, e2)")
+    num_layers: int | None = Field(None, ge=1, le=SQL_INT_MAX, description="unfreeze_milestones: layers unfrozen at e1")
     # False keeps a frozen backbone bit-identical, BatchNorm statistics included; Flash's default (True)
     # lets BatchNorm layers keep adapting while the rest is frozen.
     train_bn: bool = False
 
 
 class TrainerSpec(StrictModel):
-    max_epochs: int = Field(10, ge=1, le=1000)
-    batch_size: int = Field(128, ge=1, le=8192)
+    # The upper bounds here are what SQL and the libraries hold; the working maxima are settings (app/jobs/limits.py).
+    max_epochs: int = Field(10, ge=1, le=SQL_INT_MAX, description="At most FLASHJOBS_MAX_EPOCHS")
+    batch_size: int = Field(128, ge=1, le=SQL_INT_MAX, description="At most FLASHJOBS_MAX_BATCH_SIZE")
     learning_rate: float = Field(0.1, gt=0, le=10)
     optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
     precision: Literal["32", "16", "bf16"] = "32"
-    seed: int = Field(0, ge=0)
-    devices: int = Field(1, ge=1, le=64, description="GPUs; more than one uses Lightning's DDP")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Lightning seeds numpy, which takes 32 bits")
+    devices: int = Field(1, ge=1, le=SQL_INT_MAX,
+                         description="GPUs; more than one uses Lightning's DDP; at most FLASHJOBS_MAX_DEVICES")
     num_workers: int = Field(2, ge=0, le=64, description="DataLoader worker processes")
 
 
@@ -100,7 +118,7 @@ class JobSpec(StrictModel):
 
 
 class ChainIn(StrictModel):
-    steps: list[JobSpec] = Field(min_length=1, max_length=100)
+    steps: list[JobSpec] = Field(min_length=1, max_length=1000, description="At most FLASHJOBS_MAX_CHAIN_STEPS")
 
 
 class Progress(BaseModel):

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select, tuple_, update
 from sqlalchemy.orm import Session
 
+from app.core.bounds import CONTROL_CHARACTERS
 from app.core.db import utcnow
 from app.core.errors import Conflict, Invalid, NotFound
 from app.jobs.changes import mark_changed
@@ -92,6 +93,8 @@ def encode_cursor(created_at: datetime, job_id: str) -> str:
 def decode_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         created_at, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        if CONTROL_CHARACTERS.search(job_id):  # Postgres text cannot hold NUL
+            raise ValueError(job_id)
         return datetime.fromisoformat(created_at), job_id
     except (ValueError, UnicodeDecodeError) as exc:
         raise Invalid(["query", "cursor"], "not a cursor this API returned") from exc

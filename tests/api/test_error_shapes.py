@@ -32,7 +32,7 @@ def test_an_unknown_artifact_of_a_known_job_is_404_with_a_message(client):
     (("GET", "/v1/jobs", {"params": {"cursor": "garbage"}}), ["query", "cursor"]),
     (("POST", "/v1/jobs", {"json": {"kind": "train", "dataset": {"name": "folder"}}}),
      ["body", "dataset", "train_folder"]),
-    (("STREAM", "", {"headers": {"Last-Event-ID": "x"}}), ["header", "Last-Event-ID"]),
+    (("STREAM", "", {"headers": {"Last-Event-ID": "x"}}), ["header", "last-event-id"]),
 ])
 def test_a_bad_field_is_422_with_a_list_naming_it(client, request_args, loc):
     method, path, kwargs = request_args

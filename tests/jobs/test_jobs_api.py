@@ -52,7 +52,7 @@ def _error_loc(response) -> tuple:
     ({**TRAIN, "model": {"backbone": "vgg11"}}, ("body", "model", "backbone"), "known: resnet18"),
     ({**TRAIN, "trainer": {"max_epochs": 0}}, ("body", "trainer", "max_epochs"), "greater than or equal to 1"),
     ({**TRAIN, "trainer": {"learning_rate": -1}}, ("body", "trainer", "learning_rate"), "greater than 0"),
-    ({**TRAIN, "trainer": {"batch_size": 10**6}}, ("body", "trainer", "batch_size"), "less than or equal"),
+    ({**TRAIN, "trainer": {"batch_size": 10**6}}, ("body", "trainer", "batch_size"), "over the limit of 1024"),
     ({"kind": "train", "dataset": {"name": "folder"}}, ("body", "dataset", "train_folder"), "needs train_folder"),
     ({"kind": "train", "dataset": {"name": "folder", "train_folder": "/etc"}}, ("body", "dataset", "train_folder"),
      "relative"),

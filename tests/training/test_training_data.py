@@ -149,12 +149,6 @@ def test_folder_with_val_folder(tmp_path):
     assert all(path.parent.parent.name == "val" for path in dataset.val.images)
 
 
-def test_missing_folder_is_dataset_missing(tmp_path):
-    with pytest.raises(TrainingError) as error:
-        load_dataset(_dataset_spec("folder", train_folder="nope"), data_dir=tmp_path, allow_downloads=False, seed=0)
-    assert error.value.type == "dataset_missing" and str(tmp_path / "nope") in error.value.message
-
-
 def test_folder_symlinked_outside_the_data_dir_is_refused(tmp_path):
     outside = write_image_folder(tmp_path / "outside", ["a"], per_class=2, size=8)
     data_dir = tmp_path / "data"

@@ -43,3 +43,13 @@ def test_device_transform_runs_on_the_gpu_batch(cifar10_dir, make_spec):
     batch = {"input": batch["input"].cuda(), "target": batch["target"].cuda()}
     out = create_device_input_transform_processor(RunningStage.TRAINING, data.datamodule.input_transform)(batch)
     assert out["input"].device.type == "cuda" and out["input"].dtype == torch.float32
+
+
+def test_more_devices_than_the_worker_has_is_a_job_error_naming_the_setting(cifar10_dir, tmp_path, make_spec):
+    from worker.training.errors import TrainingError
+
+    spec = make_spec(trainer={"devices": torch.cuda.device_count() + 1})
+    with pytest.raises(TrainingError, match="FLASHJOBS_MAX_DEVICES") as error:
+        run(spec=spec, job_id="too-many", work_dir=tmp_path, data_dir=cifar10_dir, allow_downloads=False,
+            parent_backbone=None, reporter=RecordingReporter(), progress_every_s=0.0)
+    assert error.value.type == "too_many_devices"

@@ -43,6 +43,7 @@ def load_dataset(dataset: DatasetSpec, *, data_dir: Path, allow_downloads: bool,
     """The spec's dataset from `data_dir` (downloaded if allowed), with its train/val limits applied."""
     if dataset.name == "folder":
         full = read_image_folders(
+            data_dir.resolve(),
             _inside(data_dir, dataset.train_folder, "train_folder"),
             _inside(data_dir, dataset.val_folder, "val_folder") if dataset.val_folder else None,
             seed=seed,
@@ -69,9 +70,8 @@ def _inside(data_dir: Path, relative: str | None, setting: str) -> Path:
     if not folder.is_relative_to(root):
         raise TrainingError("bad_dataset", f"dataset.{setting} {relative!r} leads outside the data directory")
     if not folder.is_dir():
-        raise TrainingError(
-            "dataset_missing", f"{folder} not found: dataset.{setting} is relative to FLASHJOBS_DATA_DIR ({root})"
-        )
+        raise TrainingError("dataset_missing", f"{relative} not found: dataset.{setting} is a folder relative to "
+                                               "the data directory (FLASHJOBS_DATA_DIR)")
     return folder
 
 

@@ -19,7 +19,7 @@ from worker.training.checkpointing import (
     recorded_history,
 )
 from worker.training.data import TrainingData, build_data
-from worker.training.errors import as_training_errors
+from worker.training.errors import TrainingError, as_training_errors
 from worker.training.finetuning import ResumableFinetuning
 from worker.training.metrics import EpochMetrics
 from worker.training.model import StepOutputsClassifier, build_classifier
@@ -89,6 +89,10 @@ def run(
 def make_trainer(spec: JobSpec, work_dir: Path, callbacks: list[pl.Callback]) -> flash.Trainer:
     """A Flash Trainer for the spec's epochs, devices and precision, with our checkpointing and no logger."""
     devices = spec.trainer.devices
+    if torch.cuda.is_available() and devices > torch.cuda.device_count():
+        raise TrainingError("too_many_devices", f"trainer.devices is {devices} but this worker has "
+                                                f"{torch.cuda.device_count()} GPUs; FLASHJOBS_MAX_DEVICES should "
+                                                "be at most the GPUs a worker has")
     return flash.Trainer(
         max_epochs=spec.trainer.max_epochs,
         accelerator="gpu" if torch.cuda.is_available() else "cpu",

@@ -1,17 +1,22 @@
 """Artifacts a job produced: list with checksums, download by name."""
 
-from fastapi import APIRouter, HTTPException
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 from fastapi.responses import FileResponse
 
 from app.api.deps import JobDep, SettingsDep
+from app.api.openapi import ARTIFACT_NOT_FOUND, FILE_DOWNLOAD, JOB_NOT_FOUND
 from app.artifacts import service
+from app.core.bounds import PRINTABLE
 from app.core.db import read_in_thread
-from app.core.errors import NotFound
+from app.core.errors import Gone, NotFound
 
 router = APIRouter(prefix="/v1/jobs/{job_id}/artifacts", tags=["artifacts"])
+ArtifactName = Annotated[str, Path(pattern=PRINTABLE)]  # Postgres text cannot hold NUL
 
 
-@router.get("")
+@router.get("", responses=JOB_NOT_FOUND)
 async def list_artifacts(job: JobDep) -> list[dict]:
     """Name, size, sha256 and download URL of each artifact."""
     return [
@@ -20,8 +25,8 @@ async def list_artifacts(job: JobDep) -> list[dict]:
     ]
 
 
-@router.get("/{name}")
-async def download_artifact(name: str, job: JobDep, settings: SettingsDep) -> FileResponse:
+@router.get("/{name}", response_class=FileResponse, responses={**FILE_DOWNLOAD, **ARTIFACT_NOT_FOUND})
+async def download_artifact(name: ArtifactName, job: JobDep, settings: SettingsDep) -> FileResponse:
     """The file itself; the name is looked up in SQL, never joined onto a path from the request."""
     artifact = await read_in_thread(service.get, job_id=job.id, name=name)
     if artifact is None:
@@ -29,5 +34,7 @@ async def download_artifact(name: str, job: JobDep, settings: SettingsDep) -> Fi
     root = settings.effective_artifact_dir
     path = (root / artifact.path).resolve()
     if not path.is_relative_to(root) or not path.is_file():
-        raise HTTPException(status_code=410, detail=f"artifact {name!r} is recorded but its file is gone")
-    return FileResponse(path, filename=f"{job.id}-{path.name}", headers={"X-Checksum-Sha256": artifact.sha256})
+        raise Gone(f"artifact {name!r} is recorded but its file is gone")
+    # Named explicitly: guessed from the suffix, a .pt file would go out as application/vnd.snesdev-page-table.
+    return FileResponse(path, filename=f"{job.id}-{path.name}", media_type="application/octet-stream",
+                        headers={"X-Checksum-Sha256": artifact.sha256})

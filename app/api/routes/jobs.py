@@ -8,11 +8,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.api.deps import JobDep, SessionDep
+from app.api.deps import JobDep, JobId, SessionDep
+from app.api.openapi import CACHED, CONFLICT, JOB_NOT_FOUND, WITH_BODY
 from app.api.responses import etag_json
+from app.core.config import get_settings
 from app.core.db import read_in_thread
 from app.jobs import idempotency, service
 from app.jobs.dispatch import dispatch
+from app.jobs.limits import check_limits
 from app.jobs.models import Job
 from app.jobs.schemas import ChainIn, ChainOut, JobOut, JobPage, JobSpec, job_out
 from app.jobs.status import JobStatus
@@ -25,6 +28,7 @@ IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max
 def _create(session: SessionDep, *, route: str, body: Any, steps: list[JobSpec], key: str | None,
             loc: list[str | int]) -> JSONResponse:
     """Create one job or a chain in one transaction, honouring an Idempotency-Key, then dispatch."""
+    check_limits(steps, loc=loc, settings=get_settings())  # before any SQL: work over a maximum costs nothing
     body_hash = idempotency.request_hash(jsonable_encoder(body))
     if key and (stored := idempotency.replay(session, key=key, route=route, body_hash=body_hash)):
         return _response(stored.status_code, stored.response)
@@ -50,13 +54,13 @@ def _response(status_code: int, content: Any) -> JSONResponse:
     return JSONResponse(content, status_code=status_code, headers={"Location": f"/v1/jobs/{location}"})
 
 
-@router.post("/jobs", status_code=201, response_model=JobOut)
+@router.post("/jobs", status_code=201, response_model=JobOut, responses={**CONFLICT, **WITH_BODY})
 def create_job(spec: JobSpec, session: SessionDep, idempotency_key: IdempotencyKeyHeader = None) -> JSONResponse:
     """Submit one training or finetune job."""
     return _create(session, route="jobs", body=spec, steps=[spec], key=idempotency_key, loc=["body"])
 
 
-@router.post("/chains", status_code=201, response_model=ChainOut)
+@router.post("/chains", status_code=201, response_model=ChainOut, responses={**CONFLICT, **WITH_BODY})
 def create_chain(chain: ChainIn, session: SessionDep, idempotency_key: IdempotencyKeyHeader = None) -> JSONResponse:
     """Submit jobs where later steps start from earlier ones (`init_from: {"step": i}`): all or none."""
     return _create(session, route="chains", body=chain, steps=chain.steps, key=idempotency_key,
@@ -68,7 +72,7 @@ async def list_jobs(
     status: JobStatus | None = None,
     kind: Annotated[str | None, Query(pattern="^(train|finetune)$")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: str | None = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     """Jobs, newest first; pass next_cursor back as cursor for the next page."""
     # The query and the encoding share one thread hop, and the page is encoded once, not re-validated through the
@@ -83,14 +87,14 @@ def _job_page(session: Session, *, status: JobStatus | None, kind: str | None, l
     return JobPage(jobs=[job_out(job) for job in jobs], next_cursor=next_cursor).model_dump_json().encode()
 
 
-@router.get("/jobs/{job_id}", response_model=JobOut)
-async def get_job(job_id: str, if_none_match: Annotated[str | None, Header()] = None) -> Response:
+@router.get("/jobs/{job_id}", response_model=JobOut, responses={**CACHED, **JOB_NOT_FOUND})
+async def get_job(job_id: JobId, if_none_match: Annotated[str | None, Header()] = None) -> Response:
     """One job: status, progress, error and latest metrics; an unchanged poll with If-None-Match answers 304."""
     found = await job_views.get(job_id)  # from memory while the job is known unchanged (app/jobs/views.py)
     return etag_json(found, if_none_match=if_none_match, missing=f"no job {job_id!r}")
 
 
-@router.post("/jobs/{job_id}/cancel", status_code=202, response_model=JobOut)
+@router.post("/jobs/{job_id}/cancel", status_code=202, response_model=JobOut, responses={**JOB_NOT_FOUND, **CONFLICT})
 def cancel_job(job: JobDep, session: SessionDep) -> JobOut:
     """Cancel: at once if not started, within one batch if running; again is a no-op; 409 once succeeded or failed."""
     runnable = service.request_cancel(session, job_id=job.id)

@@ -11,10 +11,11 @@ from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 from sse_starlette.sse import EventSourceResponse
 
-from app.api.deps import JobDep
+from app.api.deps import JobDep, JobId
+from app.api.openapi import CACHED, JOB_NOT_FOUND, SSE_STREAM
 from app.api.responses import etag_json
+from app.core.bounds import PRINTABLE, SQL_INT_MAX
 from app.core.db import read_in_thread
-from app.core.errors import Invalid
 from app.jobs import service as jobs
 from app.jobs.models import Job
 from app.jobs.status import FINAL
@@ -25,11 +26,12 @@ router = APIRouter(prefix="/v1/jobs/{job_id}/metrics", tags=["metrics"])
 STREAM_BLOCK_MS = 2000  # how long one XREAD waits before the stream checks SQL again
 
 
-@router.get("")
+@router.get("", responses={**CACHED, **JOB_NOT_FOUND})
 async def get_metrics(
-    job_id: str,
-    names: Annotated[str | None, Query(description="Comma-separated series, e.g. val_accuracy,val_f1")] = None,
-    since_epoch: Annotated[int | None, Query(ge=0)] = None,
+    job_id: JobId,
+    names: Annotated[str | None, Query(description="Comma-separated series, e.g. val_accuracy,val_f1",
+                                       max_length=2000, pattern=PRINTABLE)] = None,
+    since_epoch: Annotated[int | None, Query(ge=0, le=SQL_INT_MAX)] = None,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
     """Curves by series name `{split}_{metric}`; an unchanged poll with If-None-Match answers 304."""
@@ -38,16 +40,14 @@ async def get_metrics(
     return etag_json(found, if_none_match=if_none_match, missing=f"no job {job_id!r}")
 
 
-@router.get("/stream")
+@router.get("/stream", response_class=EventSourceResponse, responses={**SSE_STREAM, **JOB_NOT_FOUND})
 async def stream_metrics(
-    job: JobDep, request: Request, last_event_id: Annotated[str | None, Header()] = None
+    job: JobDep, request: Request,
+    # `int`, not `int | None`: absent is the only "none" a header has, and the schema must not offer `null`.
+    last_event_id: Annotated[int, Header(ge=-1, le=SQL_INT_MAX, description="The last epoch event seen")] = -1,
 ) -> Response:
     """SSE: an `epoch` event per epoch (id = epoch), `progress` events, and an `end` event when the job ends."""
-    try:
-        after_epoch = int(last_event_id) if last_event_id else -1
-    except ValueError:
-        raise Invalid(["header", "Last-Event-ID"], "must be an epoch number this stream sent") from None
-    return EventSourceResponse(_events(request.app.state.redis, job.id, after_epoch))
+    return EventSourceResponse(_events(request.app.state.redis, job.id, last_event_id))
 
 
 def _read_progress(session: Session, job_id: str, after_epoch: int) -> tuple[Job, list[tuple[int, dict[str, float]]]]:
