@@ -50,10 +50,10 @@ def test_a_queued_job_cancelled_again_answers_the_same(client):
 
 
 def test_a_running_job_cancelled_again_answers_the_same_before_and_after_it_stops(client):
-    from tests.test_metrics_api import _record
+    from tests.jobs_by_hand import record_by_hand
 
     job_id = _claimed_job(client)
-    assert _record(job_id, 0)
+    assert record_by_hand(job_id, 0)
     assert _cancel_three_times(client, job_id)["status"] == "cancelling"
     _attempt_ends(job_id, outcome="cancelled")  # the training process stopped within a batch
     job = _cancel_three_times(client, job_id)

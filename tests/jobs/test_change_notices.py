@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from tests.helpers import TRAIN_THREE_EPOCHS, free_port
-from tests.metrics.test_metrics_api import REVISION_READ, _answer_late, _finish, _get_at_once, _record, _running_job
+from tests.jobs_by_hand import REVISION_READ, answer_late, finish_job, get_at_once, record_by_hand, running_job
 
 def _wait_until(predicate, what: str, timeout_s: float = 20.0) -> None:  # noqa: ANN001
     deadline = time.monotonic() + timeout_s
@@ -64,10 +64,10 @@ def test_every_change_to_a_status_or_a_curve_is_announced_after_commit(client, r
     with session_scope() as session:
         service.claim(session, job_id=parent, owner="w")
     assert notices.received() == {parent}
-    _record(parent, 0)
-    _record(parent, 1)
+    record_by_hand(parent, 0)
+    record_by_hand(parent, 1)
     assert notices.received() == {parent}
-    _record(parent, 0)  # an earlier epoch again (a resumed attempt): nothing changed, nothing announced
+    record_by_hand(parent, 0)  # an earlier epoch again (a resumed attempt): nothing changed, nothing announced
     assert notices.received() == set()
     with session_scope() as session:
         service.heartbeat(session, job_id=parent, attempt=1)
@@ -94,10 +94,10 @@ def test_a_running_curve_is_read_again_when_another_process_announces_a_change(c
     from app.jobs import freshness
 
     monkeypatch.setattr(freshness, "TRUST_S", 3600.0)  # only a notice can make this poller read again
-    job_id = _running_job(client)
-    _record(job_id, 0)
+    job_id = running_job(client)
+    record_by_hand(job_id, 0)
     _wait_until(_following, "the app follows the notices")
-    reads = _answer_late(REVISION_READ, 0)
+    reads = answer_late(REVISION_READ, 0)
     for _ in range(3):
         assert _epochs(client, job_id) == [0]
     assert len(reads) == 1  # later polls are answered from memory
@@ -119,8 +119,8 @@ def test_a_change_nobody_announced_shows_once_the_cached_curve_is_too_old(client
     from app.jobs.models import Job
 
     monkeypatch.setattr(freshness, "TRUST_S", 0.3)
-    job_id = _running_job(client)
-    _record(job_id, 0)
+    job_id = running_job(client)
+    record_by_hand(job_id, 0)
     _wait_until(_following, "the app follows the notices")
     assert client.get(f"/v1/jobs/{job_id}/metrics").json()["status"] == "running"
     # A writer that crashed between its commit and its notice: a bare connection, no Session, no notice.
@@ -135,12 +135,12 @@ def test_this_process_sees_its_own_commit_at_once(client, monkeypatch):
 
     monkeypatch.setattr(freshness, "TRUST_S", 3600.0)
     monkeypatch.setattr(changes, "_publish", lambda job_ids: None)  # a notice via Redis would come too late
-    job_id = _running_job(client)
-    _record(job_id, 0)
+    job_id = running_job(client)
+    record_by_hand(job_id, 0)
     _wait_until(_following, "the app follows the notices")
     assert _epochs(client, job_id) == [0]
     for epoch in (1, 2):  # no waiting for Redis: the commit's own hook tells this process's poller
-        _record(job_id, epoch)
+        record_by_hand(job_id, epoch)
         assert _epochs(client, job_id) == list(range(epoch + 1))
     assert client.post(f"/v1/jobs/{job_id}/cancel").status_code == 202
     assert client.get(f"/v1/jobs/{job_id}/metrics").json()["status"] == "cancelling"
@@ -165,17 +165,17 @@ def test_polls_read_sql_while_redis_is_away_and_trust_notices_again_after(servic
     server = start_redis_server(port=port, data_dir=tmp_path / "redis")
     try:
         with TestClient(create_app()) as client:
-            job_id = _running_job(client)
-            _record(job_id, 0)
+            job_id = running_job(client)
+            record_by_hand(job_id, 0)
             _wait_until(_following, "the app follows the notices")
-            reads = _answer_late(REVISION_READ, 0)
+            reads = answer_late(REVISION_READ, 0)
             assert _epochs(client, job_id) == [0] and _epochs(client, job_id) == [0]
             assert len(reads) == 1
 
             server.terminate()
             server.wait(timeout=10)
             _wait_until(lambda: not _following(), "the app notices that Redis went away")
-            _record(job_id, 1)  # its notice cannot be published
+            record_by_hand(job_id, 1)  # its notice cannot be published
             for _ in range(3):
                 assert _epochs(client, job_id) == [0, 1]
             assert len(reads) == 4  # nothing trusted: every poll asked SQL
@@ -188,7 +188,7 @@ def test_polls_read_sql_while_redis_is_away_and_trust_notices_again_after(servic
             assert client.get(f"/v1/jobs/{job_id}/metrics").json()["status"] == "cancelling"
             before = len(reads)
             assert _epochs(client, job_id) == [0, 1] and len(reads) == before  # trusted again
-            _finish(job_id)
+            finish_job(job_id)
             assert json.loads(client.get(f"/v1/jobs/{job_id}/metrics").content)["status"] == "succeeded"
     finally:
         server.terminate()
@@ -224,7 +224,7 @@ def test_a_job_view_is_answered_from_memory_until_its_job_changes(client, monkey
 
     monkeypatch.setattr(freshness, "TRUST_S", 3600.0)
     monkeypatch.setattr(changes, "_publish", lambda job_ids: None)  # this process's own notices only
-    job_id = _running_job(client)
+    job_id = running_job(client)
     _wait_until(_following, "the app follows the notices")
     reads, real_read = [], job_views._read
     monkeypatch.setattr(job_views, "_read", lambda session, job_id: reads.append(job_id) or real_read(session, job_id))
@@ -233,11 +233,11 @@ def test_a_job_view_is_answered_from_memory_until_its_job_changes(client, monkey
     assert client.get(f"/v1/jobs/{job_id}", headers={"If-None-Match": first.headers["etag"]}).status_code == 304
     assert client.get(f"/v1/jobs/{job_id}").content == first.content and len(reads) == 1
 
-    _record(job_id, 0, val_accuracy=0.25)
+    record_by_hand(job_id, 0, val_accuracy=0.25)
     after = client.get(f"/v1/jobs/{job_id}", headers={"If-None-Match": first.headers["etag"]})
     assert after.status_code == 200 and after.headers["etag"] != first.headers["etag"]
     assert after.json()["progress"]["epoch"] == 1 and after.json()["latest_metrics"] == {"val_accuracy": 0.25}
-    _finish(job_id)
+    finish_job(job_id)
     done = client.get(f"/v1/jobs/{job_id}").json()
     assert done["status"] == "succeeded" and done["finished_at"] is not None and len(reads) == 3
     for _ in range(3):  # final: nothing can change it
@@ -250,8 +250,8 @@ def test_concurrent_status_polls_of_one_job_share_reads(client, monkeypatch):
     from app.jobs import freshness
 
     monkeypatch.setattr(freshness, "TRUST_S", 0.0)  # every poll needs a read: only sharing can save one
-    job_id = _running_job(client)
-    reads = _answer_late("SELECT jobs.id, jobs.kind", 0.2)
-    answers = _get_at_once(client, f"/v1/jobs/{job_id}")
+    job_id = running_job(client)
+    reads = answer_late("SELECT jobs.id, jobs.kind", 0.2)
+    answers = get_at_once(client, f"/v1/jobs/{job_id}")
     assert len(answers) == 20 and len(set(answers)) == 1
     assert len(reads) <= 3  # one running, one queued behind it (and one more for a thread scheduled very late)

@@ -6,40 +6,13 @@ import time
 
 import redis
 
-from tests.helpers import TRAIN_THREE_EPOCHS
-
-
-def _running_job(client) -> str:
-    from app.core.db import session_scope
-    from app.jobs import service
-
-    job_id = client.post("/v1/jobs", json=TRAIN_THREE_EPOCHS).json()["id"]
-    with session_scope() as session:
-        service.claim(session, job_id=job_id, owner="test-worker")
-    return job_id
-
-
-def _record(job_id: str, epoch: int, attempt: int = 1, **values: float) -> bool:
-    from app.core.db import session_scope
-    from app.metrics.service import record_epoch
-
-    values = values or {"train_loss": 2.0 - epoch, "val_accuracy": 0.1 * (epoch + 1), "val_f1": 0.05 * (epoch + 1)}
-    with session_scope() as session:
-        return record_epoch(session, job_id=job_id, attempt=attempt, epoch=epoch, values=values)
-
-
-def _finish(job_id: str, status: str = "succeeded") -> None:
-    from app.core.db import session_scope
-    from app.jobs import service
-
-    with session_scope() as session:
-        service.finish(session, job_id=job_id, attempt=1, status=status)
+from tests.jobs_by_hand import REVISION_READ, answer_late, finish_job, get_at_once, record_by_hand, running_job
 
 
 def test_series_names_since_epoch_and_latest(client):
-    job_id = _running_job(client)
+    job_id = running_job(client)
     for epoch in range(3):
-        assert _record(job_id, epoch)
+        assert record_by_hand(job_id, epoch)
     body = client.get(f"/v1/jobs/{job_id}/metrics").json()
     assert body["series"]["val_accuracy"] == [{"epoch": e, "value": 0.1 * (e + 1)} for e in range(3)]
     assert set(body["series"]) == {"train_loss", "val_accuracy", "val_f1"}
@@ -51,13 +24,13 @@ def test_series_names_since_epoch_and_latest(client):
 
 
 def test_etag_makes_an_unchanged_poll_304(client):
-    job_id = _running_job(client)
-    _record(job_id, 0)
+    job_id = running_job(client)
+    record_by_hand(job_id, 0)
     first = client.get(f"/v1/jobs/{job_id}/metrics")
     etag = first.headers["etag"]
     unchanged = client.get(f"/v1/jobs/{job_id}/metrics", headers={"If-None-Match": etag})
     assert unchanged.status_code == 304 and unchanged.content == b""
-    _record(job_id, 1)
+    record_by_hand(job_id, 1)
     changed = client.get(f"/v1/jobs/{job_id}/metrics", headers={"If-None-Match": etag})
     assert changed.status_code == 200 and changed.headers["etag"] != etag
 
@@ -66,27 +39,27 @@ def test_stale_attempt_cannot_write_and_rerecording_keeps_values(client):
     from app.core.db import session_scope
     from app.jobs.service import claim, release_lost_attempt
 
-    job_id = _running_job(client)
-    _record(job_id, 0, val_accuracy=0.5)
+    job_id = running_job(client)
+    record_by_hand(job_id, 0, val_accuracy=0.5)
     with session_scope() as session:  # attempt 1 is declared lost; attempt 2 takes over
         release_lost_attempt(session, job_id=job_id, attempt=1, reason="test", max_attempts=3)
         claim(session, job_id=job_id, owner="w2")
-    assert not _record(job_id, 1, attempt=1, val_accuracy=0.9)  # fenced out
-    assert _record(job_id, 0, attempt=2, val_accuracy=0.5)  # a resume re-reports epoch 0 identically
-    assert _record(job_id, 1, attempt=2, val_accuracy=0.6)
+    assert not record_by_hand(job_id, 1, attempt=1, val_accuracy=0.9)  # fenced out
+    assert record_by_hand(job_id, 0, attempt=2, val_accuracy=0.5)  # a resume re-reports epoch 0 identically
+    assert record_by_hand(job_id, 1, attempt=2, val_accuracy=0.6)
     series = client.get(f"/v1/jobs/{job_id}/metrics").json()["series"]["val_accuracy"]
     assert series == [{"epoch": 0, "value": 0.5}, {"epoch": 1, "value": 0.6}]
     assert _metric_rows(job_id) == (2, 2)  # the re-report inserted nothing and counted nothing
 
 
 def test_a_re_reported_epoch_changes_neither_its_curve_nor_latest_metrics(client):
-    job_id = _running_job(client)
-    assert _record(job_id, 0, val_accuracy=0.5, val_f1=0.4)
-    assert _record(job_id, 0, val_accuracy=0.9, val_f1=0.4)  # a resume that did not reproduce the epoch exactly
+    job_id = running_job(client)
+    assert record_by_hand(job_id, 0, val_accuracy=0.5, val_f1=0.4)
+    assert record_by_hand(job_id, 0, val_accuracy=0.9, val_f1=0.4)  # a resume that did not reproduce the epoch exactly
     job = client.get(f"/v1/jobs/{job_id}").json()
     assert job["latest_metrics"] == {"val_accuracy": 0.5, "val_f1": 0.4} and job["progress"]["epoch"] == 1
     assert client.get(f"/v1/jobs/{job_id}/metrics").json()["series"]["val_accuracy"] == [{"epoch": 0, "value": 0.5}]
-    assert _record(job_id, 0, val_accuracy=0.9, val_loss=1.5)  # a series the epoch lacked is recorded, and shown
+    assert record_by_hand(job_id, 0, val_accuracy=0.9, val_loss=1.5)  # a series the epoch lacked is recorded, and shown
     assert client.get(f"/v1/jobs/{job_id}").json()["latest_metrics"] == {
         "val_accuracy": 0.5, "val_f1": 0.4, "val_loss": 1.5}
 
@@ -105,11 +78,11 @@ def _metric_rows(job_id: str) -> tuple[int, int]:
 
 
 def test_a_new_series_at_a_recorded_epoch_changes_the_etag(client):
-    job_id = _running_job(client)
-    _record(job_id, 0, val_accuracy=0.5)
-    _record(job_id, 1, val_accuracy=0.6)
+    job_id = running_job(client)
+    record_by_hand(job_id, 0, val_accuracy=0.5)
+    record_by_hand(job_id, 1, val_accuracy=0.6)
     etag = client.get(f"/v1/jobs/{job_id}/metrics").headers["etag"]
-    _record(job_id, 0, val_accuracy=0.5, val_f1=0.4)  # epoch 0 again, with one series it lacked
+    record_by_hand(job_id, 0, val_accuracy=0.5, val_f1=0.4)  # epoch 0 again, with one series it lacked
     changed = client.get(f"/v1/jobs/{job_id}/metrics", headers={"If-None-Match": etag})
     assert changed.status_code == 200 and changed.json()["series"]["val_f1"] == [{"epoch": 0, "value": 0.4}]
     assert _metric_rows(job_id) == (3, 3)
@@ -134,18 +107,18 @@ def _read_sse(client, url: str, headers: dict | None = None) -> list[tuple[str, 
 def test_sse_delivers_each_epoch_once_live_and_resumes(client, redis_url):
     from app.metrics import live
 
-    job_id = _running_job(client)
-    _record(job_id, 0)
+    job_id = running_job(client)
+    record_by_hand(job_id, 0)
 
     def train_on() -> None:  # what a worker does: SQL first, then the live channel
         time.sleep(0.5)
         live.publish(redis.Redis.from_url(redis_url), job_id=job_id, event="progress",
                      payload={"epoch": 1, "batch": 5, "num_batches": 10, "images_per_second": 100.0, "eta_seconds": 1})
         for epoch in (1, 2):
-            _record(job_id, epoch)
+            record_by_hand(job_id, epoch)
             live.publish(redis.Redis.from_url(redis_url), job_id=job_id, event="epoch", payload={"epoch": epoch})
             time.sleep(0.3)
-        _finish(job_id)
+        finish_job(job_id)
         live.publish(redis.Redis.from_url(redis_url), job_id=job_id, event="end", payload={"status": "succeeded"})
 
     threading.Thread(target=train_on).start()
@@ -163,40 +136,22 @@ def test_sse_delivers_each_epoch_once_live_and_resumes(client, redis_url):
 def test_sse_serves_epochs_from_sql_when_redis_lost_them(client, redis_url):
     from app.metrics import live
 
-    job_id = _running_job(client)
+    job_id = running_job(client)
     for epoch in range(3):
-        _record(job_id, epoch)
+        record_by_hand(job_id, epoch)
     redis.Redis.from_url(redis_url).delete(live.stream_key(job_id))  # trimmed, or a Redis restart
-    _finish(job_id, "succeeded")
+    finish_job(job_id, "succeeded")
     events = _read_sse(client, f"/v1/jobs/{job_id}/metrics/stream")
     assert [d.get("epoch") for e, _, d in events if e == "epoch"] == [0, 1, 2]
 
 
 def test_sse_unknown_job_and_bad_last_event_id(client):
     assert client.get("/v1/jobs/nope/metrics/stream").status_code == 404
-    job_id = _running_job(client)
+    job_id = running_job(client)
     assert client.get(f"/v1/jobs/{job_id}/metrics/stream", headers={"Last-Event-ID": "x"}).status_code == 422
 
 
-REVISION_READ = "SELECT jobs.status, jobs.metric_rows \nFROM jobs"  # the poller's check of a curve's revision
 SERIES_READ = "SELECT metrics.epoch, metrics.split"  # its read of the curve itself, on a cache miss
-
-
-def _answer_late(statement_start: str, seconds: float) -> list[float]:
-    """Delay the answer of every SQL read that starts so (after it ran); returns when each of them ran."""
-    from sqlalchemy import event
-
-    from app.core.db import get_engine
-
-    ran: list[float] = []
-
-    @event.listens_for(get_engine(), "after_cursor_execute")
-    def _delay(conn, cursor, statement, *args):  # noqa: ANN001
-        if statement.startswith(statement_start):
-            ran.append(time.monotonic())
-            time.sleep(seconds)
-
-    return ran
 
 
 def _poll(client, job_id: str) -> tuple[str, bytes]:
@@ -205,43 +160,25 @@ def _poll(client, job_id: str) -> tuple[str, bytes]:
     return response.headers["etag"], response.content
 
 
-def _get_at_once(client, url: str, clients: int = 20) -> list[bytes]:
-    """The bodies of `clients` GETs of one URL released together."""
-    barrier, answers = threading.Barrier(clients), []
-
-    def get() -> None:
-        barrier.wait()
-        response = client.get(url)
-        assert response.status_code == 200
-        answers.append(response.content)
-
-    threads = [threading.Thread(target=get) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return answers
-
-
 def test_concurrent_polls_of_one_curve_share_reads(client):
-    job_id = _running_job(client)
-    _record(job_id, 0)
-    reads = _answer_late(REVISION_READ, 0.2)
-    answers = _get_at_once(client, f"/v1/jobs/{job_id}/metrics")
+    job_id = running_job(client)
+    record_by_hand(job_id, 0)
+    reads = answer_late(REVISION_READ, 0.2)
+    answers = get_at_once(client, f"/v1/jobs/{job_id}/metrics")
     assert len(answers) == 20 and len(set(answers)) == 1
     assert len(reads) <= 3  # one running, one queued behind it (and one more for a thread scheduled very late)
 
 
 def test_a_poll_never_takes_the_answer_of_a_read_that_began_before_it(client):
-    job_id = _running_job(client)
-    _record(job_id, 0)
-    reads = _answer_late(SERIES_READ, 0.3)
+    job_id = running_job(client)
+    record_by_hand(job_id, 0)
+    reads = answer_late(SERIES_READ, 0.3)
     answers = {}
     early = threading.Thread(target=lambda: answers.update(early=_poll(client, job_id)))
     early.start()
     while not reads:  # the early poll has read the curve in SQL and is on its way back
         time.sleep(0.005)
-    _record(job_id, 1)
+    record_by_hand(job_id, 1)
     answers["late"] = _poll(client, job_id)
     early.join(timeout=30)
 
@@ -256,13 +193,13 @@ def test_a_finished_curve_is_answered_without_sql_even_when_old(client, monkeypa
     from app.jobs import freshness
 
     monkeypatch.setattr(freshness, "TRUST_S", 0.0)  # a running curve: every poll checks its revision
-    job_id = _running_job(client)
-    _record(job_id, 0)
-    reads = _answer_late(REVISION_READ, 0)
+    job_id = running_job(client)
+    record_by_hand(job_id, 0)
+    reads = answer_late(REVISION_READ, 0)
     for _ in range(3):
         assert client.get(f"/v1/jobs/{job_id}/metrics").status_code == 200
     assert len(reads) == 3
-    _finish(job_id)
+    finish_job(job_id)
     first = client.get(f"/v1/jobs/{job_id}/metrics")
     assert first.json()["status"] == "succeeded" and len(reads) == 4
     again = client.get(f"/v1/jobs/{job_id}/metrics", headers={"If-None-Match": first.headers["etag"]})
@@ -276,8 +213,8 @@ def test_a_failed_read_fails_only_the_polls_that_shared_it(client, monkeypatch):
 
     from app.metrics.polling import curve_poller
 
-    job_id = _running_job(client)
-    _record(job_id, 0)
+    job_id = running_job(client)
+    record_by_hand(job_id, 0)
     real_read = curve_poller._read
     failures = iter([OperationalError("SELECT", {}, Exception("database went away"))])
 
