@@ -1,4 +1,4 @@
-"""Dependencies the routes share: a SQL session for writes and a job that must exist."""
+"""Dependencies the routes share: a SQL session for writes, and a job or a dataset that must exist."""
 
 from collections.abc import Iterator
 from typing import Annotated
@@ -10,6 +10,8 @@ from app.core.bounds import PRINTABLE
 from app.core.config import Settings, get_settings
 from app.core.db import get_sessionmaker, read_in_thread
 from app.core.errors import NotFound
+from app.datasets import service as datasets
+from app.datasets.models import Dataset
 from app.jobs import service
 from app.jobs.models import Job
 
@@ -36,3 +38,14 @@ async def valid_job(job_id: JobId) -> Job:
 
 
 JobDep = Annotated[Job, Depends(valid_job)]
+
+
+async def valid_dataset(dataset_id: str) -> Dataset:
+    """The dataset row, or NotFound; read in one thread hop."""
+    dataset = await read_in_thread(datasets.find, dataset_id=dataset_id)
+    if dataset is None:
+        raise NotFound(f"no dataset {dataset_id!r}")
+    return dataset
+
+
+DatasetDep = Annotated[Dataset, Depends(valid_dataset)]

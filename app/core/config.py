@@ -45,6 +45,18 @@ class Settings(BaseSettings):
     max_chain_steps: int = Field(20, ge=1, description="Most steps in one chain")
     max_chain_epochs: int = Field(1000, ge=1, description="Most epochs of all the steps of one chain together")
 
+    # Datasets (app/datasets/): every archive, image and URL from a user is hostile, so each has a bound.
+    max_upload_bytes: int = Field(2 * 1024**3, description="Largest archive accepted, uploaded or fetched (413)")
+    dataset_max_entries: int = Field(200_000, description="Most entries (files, folders) an archive may hold")
+    dataset_max_unpacked_bytes: int = Field(8 * 1024**3, description="Most bytes an archive may unpack to")
+    dataset_max_compression_ratio: float = Field(100.0, description="Unpacked bytes over archive bytes (zip bombs)")
+    dataset_max_image_pixels: int = Field(36_000_000, description="Larger images are decompression bombs")
+    dataset_max_problems: int = Field(1000, description="Problems listed in a dataset's summary (all are counted)")
+    dataset_fetch_timeout_s: float = Field(600.0, description="Whole time a URL import may take to download")
+    dataset_fetch_max_redirects: int = 5
+    # Off: a URL import must not reach the service's own network (loopback, private, link-local, metadata).
+    dataset_fetch_allow_private: bool = False
+
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.state_dir / 'flashjobs.db').resolve()}"

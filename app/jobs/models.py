@@ -19,6 +19,8 @@ class Job(Base):
     status: Mapped[str] = mapped_column(String(16))
     spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     parent_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"), index=True)
+    # The uploaded dataset it trains on (app/datasets/); no foreign key: a finished job outlives its dataset.
+    dataset_id: Mapped[str | None] = mapped_column(String(32), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.core.bounds import CONTROL_CHARACTERS, SQL_INT_MAX
 from app.jobs.status import JobStatus
@@ -33,15 +33,17 @@ class StrictModel(BaseModel):
 
 
 class DatasetSpec(StrictModel):
-    """Where the images come from; folders are relative to the service's data directory."""
+    """Where the images come from: a named dataset (folders are relative to the service's data directory), or
+    the id of an uploaded one (POST /v1/datasets)."""
 
-    name: Literal["cifar10", "cifar100", "folder"]
+    name: Literal["cifar10", "cifar100", "folder"] | None = None
+    id: str | None = Field(None, max_length=32, description="An uploaded dataset (POST /v1/datasets)")
     train_folder: str | None = Field(None, max_length=1024)
     val_folder: str | None = Field(None, max_length=1024)
     train_limit: int | None = Field(None, ge=1, le=SQL_INT_MAX, description="Class-balanced subset of training")
     val_limit: int | None = Field(None, ge=1, le=SQL_INT_MAX, description="Class-balanced subset of the validation set")
-    image_size: int | None = Field(None, ge=8, le=SQL_INT_MAX, description="Default 32 for CIFAR, 128 for "
-                                   "folders; at most FLASHJOBS_MAX_IMAGE_SIZE")
+    image_size: int | None = Field(None, ge=8, le=SQL_INT_MAX, description="Default 32 for CIFAR, the images' median "
+                                   "side for folders and uploads; at most FLASHJOBS_MAX_IMAGE_SIZE")
 
     @field_validator("train_folder", "val_folder")
     @classmethod
@@ -53,6 +55,14 @@ class DatasetSpec(StrictModel):
         if ".." in value.replace("\\", "/").split("/"):
             raise ValueError("must stay inside the data directory ('..' is not allowed)")
         return value
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "DatasetSpec":
+        if (self.name is None) == (self.id is None):
+            raise ValueError("give exactly one of name (cifar10, cifar100, folder) or id (an uploaded dataset)")
+        if self.id is not None and (self.train_folder or self.val_folder):
+            raise ValueError("train_folder and val_folder apply to name 'folder', not to an uploaded dataset")
+        return self
 
 
 class ModelSpec(StrictModel):

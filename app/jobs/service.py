@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from app.core.bounds import CONTROL_CHARACTERS
 from app.core.db import utcnow
 from app.core.errors import Conflict, Invalid, NotFound
+from app.datasets.usage import attach_dataset, dataset_ready_or_none
 from app.jobs.changes import mark_changed
 from app.jobs.models import Job
 from app.jobs.schemas import JobSpec
@@ -38,7 +39,8 @@ def create_chain(session: Session, *, steps: Sequence[JobSpec], loc: list[str | 
         step_loc = [*loc, index] if len(loc) and loc[-1] == "steps" else loc
         parent = resolve_parent(session, spec=spec, earlier=jobs, loc=step_loc)
         normalized = normalize(spec=spec, parent=parent, loc=step_loc)
-        ready = parent is None or parent.status == JobStatus.SUCCEEDED
+        dataset_id, dataset_ready = attach_dataset(session, dataset=normalized["dataset"], loc=[*step_loc, "dataset"])
+        ready = (parent is None or parent.status == JobStatus.SUCCEEDED) and dataset_ready
         status = JobStatus.QUEUED if ready else JobStatus.WAITING
         job = Job(
             id=new_job_id(),
@@ -46,6 +48,7 @@ def create_chain(session: Session, *, steps: Sequence[JobSpec], loc: list[str | 
             status=status,
             spec=normalized,
             parent_id=parent.id if parent else None,
+            dataset_id=dataset_id,
             created_at=utcnow(),
             attempt=0,
             lost_attempts=0,
@@ -222,15 +225,25 @@ def settle_children(session: Session, *, parent_id: str) -> list[str]:
     parent = session.get(Job, parent_id, populate_existing=True)
     if parent is None or parent.status not in FINAL:
         return []
-    waiting = list(session.scalars(select(Job.id).where(Job.parent_id == parent_id, Job.status == JobStatus.WAITING)))
-    if parent.status == JobStatus.SUCCEEDED:
-        return [child for child in waiting if _transition(session, child, (JobStatus.WAITING,), JobStatus.QUEUED)]
+    waiting = select(Job.id).where(Job.parent_id == parent_id, Job.status == JobStatus.WAITING)
+    if parent.status == JobStatus.SUCCEEDED:  # children whose dataset still imports go on waiting for it
+        return release_waiting(session, job_ids=list(session.scalars(waiting.where(dataset_ready_or_none()))))
     why = f"parent job {parent_id} {parent.status}" + (f" ({parent.error_type}: {parent.error_message})"
                                                          if parent.status == JobStatus.FAILED else "")
+    return fail_waiting(session, job_ids=list(session.scalars(waiting)), error=("upstream_failed", why))
+
+
+def release_waiting(session: Session, *, job_ids: Sequence[str]) -> list[str]:
+    """waiting -> queued for jobs whose wait is over; returns those that moved, to dispatch."""
+    return [job_id for job_id in job_ids if _transition(session, job_id, (JobStatus.WAITING,), JobStatus.QUEUED)]
+
+
+def fail_waiting(session: Session, *, job_ids: Sequence[str], error: tuple[str, str]) -> list[str]:
+    """waiting -> failed with `error`, and their waiting children after them; returns the ids to dispatch."""
     to_dispatch: list[str] = []
-    for child in waiting:
-        if _transition(session, child, (JobStatus.WAITING,), JobStatus.FAILED, error=("upstream_failed", why)):
-            to_dispatch += settle_children(session, parent_id=child)
+    for job_id in job_ids:
+        if _transition(session, job_id, (JobStatus.WAITING,), JobStatus.FAILED, error=error):
+            to_dispatch += settle_children(session, parent_id=job_id)
     return to_dispatch
 
 

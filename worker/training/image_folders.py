@@ -9,11 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+from app.datasets.images import IMAGE_EXTENSIONS
 from worker.training.datasets import LabelledDataset, Split, holdout_indices
 from worker.training.errors import TrainingError
 
-# The file extensions Flash's image loader reads.
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 # Share of each class held out for validation when there is no val folder.
 HOLDOUT_FRACTION = 0.1
 

@@ -1,0 +1,78 @@
+"""Datasets: upload an archive (or have the server fetch one), read, list, look at samples, delete."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse, JSONResponse
+from sqlalchemy.orm import Session
+
+from app.api.deps import DatasetDep, SessionDep, SettingsDep
+from app.api.routes.jobs import IdempotencyKeyHeader
+from app.core.db import get_read_engine
+from app.core.errors import Invalid, NotFound
+from app.datasets import service
+from app.datasets.schemas import DatasetOut, DatasetPage, dataset_out
+from app.datasets.storage import SAMPLES, dataset_dir, incoming_dir
+from app.datasets.store import keep_upload, remove_files
+from app.datasets.upload import RAW_TYPES, receive_archive
+
+router = APIRouter(prefix="/v1", tags=["datasets"])
+NameQuery = Annotated[str | None, Query(max_length=200, description="A name for people; not unique")]
+
+
+@router.post("/datasets", status_code=201, response_model=DatasetOut, responses={200: {"model": DatasetOut}})
+async def create_dataset(request: Request, settings: SettingsDep, name: NameQuery = None,
+                         idempotency_key: IdempotencyKeyHeader = None) -> JSONResponse:
+    """Upload a zip or tar (gzip or not) of image folders, as the raw body or a multipart `file` field; the same
+    bytes again answer 200 with the dataset they made."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "multipart/form-data" and content_type not in RAW_TYPES:
+        raise Invalid(["header", "content-type"], f"{content_type or 'no content type'}: send a zip or tar as "
+                      f"{', '.join(RAW_TYPES[:3])}, ..., or a multipart/form-data `file` field")
+    path = incoming_dir(settings.effective_artifact_dir) / f"{uuid.uuid4().hex}.upload"
+    received = await receive_archive(request, path=path, max_bytes=settings.max_upload_bytes)
+    try:
+        status_code, content = await run_in_threadpool(keep_upload, received=received, name=name or received.name,
+                                                       idempotency_key=idempotency_key, settings=settings)
+    finally:
+        path.unlink(missing_ok=True)
+    return JSONResponse(content, status_code=status_code, headers={"Location": f"/v1/datasets/{content['id']}"})
+
+
+@router.get("/datasets", response_model=DatasetPage)
+async def list_datasets(limit: Annotated[int, Query(ge=1, le=200)] = 50, cursor: str | None = None) -> Response:
+    """Datasets, newest first; pass next_cursor back as cursor for the next page."""
+    page = await run_in_threadpool(_dataset_page, limit=limit, cursor=cursor)
+    return Response(page, media_type="application/json")
+
+
+def _dataset_page(*, limit: int, cursor: str | None) -> bytes:
+    with Session(get_read_engine()) as session:
+        datasets, next_cursor = service.list_datasets(session, limit=limit, cursor=cursor)
+        return DatasetPage(datasets=[dataset_out(d) for d in datasets], next_cursor=next_cursor).model_dump_json().encode()
+
+
+@router.get("/datasets/{dataset_id}", response_model=DatasetOut)
+def get_dataset(dataset: DatasetDep) -> DatasetOut:
+    """Status, classes, images per class and split, image sizes, formats, and the files left out with why."""
+    return dataset_out(dataset)
+
+
+@router.get("/datasets/{dataset_id}/samples", response_class=FileResponse)
+def dataset_samples(dataset: DatasetDep, settings: SettingsDep) -> FileResponse:
+    """A contact sheet (PNG): a row of thumbnails per class, to see that the labels are what you think."""
+    path = dataset_dir(settings.effective_artifact_dir, dataset.id) / SAMPLES
+    if not path.is_file():
+        raise NotFound(f"dataset {dataset.id} is {dataset.status}: it has no samples")
+    return FileResponse(path, media_type="image/png")
+
+
+@router.delete("/datasets/{dataset_id}", status_code=204)
+def delete_dataset(dataset: DatasetDep, session: SessionDep, settings: SettingsDep) -> Response:
+    """Delete the dataset and its files; 409 while a waiting, queued or running job uses it."""
+    service.delete(session, dataset_id=dataset.id)
+    session.commit()
+    remove_files(settings.effective_artifact_dir, dataset.id)
+    return Response(status_code=204)

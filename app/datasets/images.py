@@ -1,0 +1,72 @@
+"""Pillow checks of a user's images (each fully decoded), the default training size, the contact sheet."""
+
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageOps
+
+# The file names Flash's image loader reads: it silently drops files named otherwise.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+# What those files may hold, by Pillow's name for the format (MPO: many cameras' JPEGs).
+TRAINABLE_FORMATS = {"JPEG", "MPO", "PNG", "BMP", "PPM", "TIFF", "WEBP"}
+# Bounds of the default training size: below 16 px a ResNet has nothing left to pool; 224 px is ImageNet's size,
+# and larger photos cost compute with little to gain for a classifier trained from scratch.
+MIN_DEFAULT_SIZE, MAX_DEFAULT_SIZE = 16, 224
+THUMBNAIL = 72
+LABEL_WIDTH = 140
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    format: str
+    width: int
+    height: int
+
+
+def inspect_image(path: Path, *, max_pixels: int) -> ImageInfo | str:
+    """The image's format and size once every pixel has decoded, or the reason it cannot be trained on."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if image.format not in TRAINABLE_FORMATS:
+                return f"{image.format} images are not read by training (formats: {', '.join(sorted(TRAINABLE_FORMATS))})"
+            if width * height > max_pixels:
+                return (f"{width}x{height} pixels is over the limit of {max_pixels} (a decompression bomb?; "
+                        "FLASHJOBS_DATASET_MAX_IMAGE_PIXELS)")
+            image.load()
+            return ImageInfo(format=image.format, width=width, height=height)
+    except Image.DecompressionBombError as exc:
+        return f"a decompression bomb: {exc}"
+    except Image.UnidentifiedImageError:
+        return "not an image (Pillow does not recognise it)"
+    # Hostile files make decoders raise almost anything (OSError, SyntaxError, struct.error, ValueError, ...);
+    # whatever it is, the file is corrupt and is left out.
+    except Exception as exc:
+        return f"corrupt image: {type(exc).__name__}: {exc}"
+
+
+def default_image_size(infos: list[ImageInfo]) -> int:
+    """The median of the images' shorter sides, within [MIN_DEFAULT_SIZE, MAX_DEFAULT_SIZE]: 32 px images train at
+    32 px (upscaling them to 128 cost 16x the compute for nothing), photos at 224."""
+    if not infos:
+        return MAX_DEFAULT_SIZE
+    median = statistics.median_low(min(info.width, info.height) for info in infos)
+    return max(MIN_DEFAULT_SIZE, min(MAX_DEFAULT_SIZE, int(median)))
+
+
+def contact_sheet(samples: dict[str, list[Path]], out: Path) -> None:
+    """One PNG: a row per class, its name, then a few of its images as thumbnails."""
+    columns = max((len(paths) for paths in samples.values()), default=1)
+    sheet = Image.new("RGB", (LABEL_WIDTH + columns * (THUMBNAIL + 4) + 4, len(samples) * (THUMBNAIL + 4) + 4),
+                      "white")
+    draw = ImageDraw.Draw(sheet)
+    for row, (class_name, paths) in enumerate(samples.items()):
+        top = 4 + row * (THUMBNAIL + 4)
+        draw.text((6, top + THUMBNAIL // 2 - 6), class_name[:22], fill="black")
+        for column, path in enumerate(paths):
+            with Image.open(path) as image:
+                image.draft("RGB", (THUMBNAIL, THUMBNAIL))  # JPEGs decode at a fraction of their size
+                thumbnail = ImageOps.pad(image.convert("RGB"), (THUMBNAIL, THUMBNAIL), color="white")
+            sheet.paste(thumbnail, (LABEL_WIDTH + 4 + column * (THUMBNAIL + 4), top))
+    sheet.save(out, format="PNG")

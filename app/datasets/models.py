@@ -1,0 +1,32 @@
+"""SQL table of the datasets domain: one row per uploaded or imported image dataset."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base, UTCDateTime
+
+
+class Dataset(Base):
+    """An image-folder dataset in the artifact store (datasets/<id>/); its summary is what validation found."""
+
+    __tablename__ = "datasets"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    # The sha256 for uploads, unique: two uploads of the same bytes, even at once, make one dataset.
+    # NULL for URL imports, whose id is handed out before their bytes are known.
+    dedupe_key: Mapped[str | None] = mapped_column(String(64), unique=True)
+    bytes: Mapped[int | None] = mapped_column(BigInteger)
+    source_url: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Refreshed while an import runs; the reconciler ends imports whose process went away.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    __table_args__ = (Index("ix_datasets_created", "created_at", "id"),)

@@ -1,0 +1,128 @@
+"""Dataset lifecycle in SQL: add an upload or an import, read, list, finish an import, delete.
+
+Routes and the reconciler call these; the caller moves files around the commit (app/datasets/store.py).
+"""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select, tuple_, update
+from sqlalchemy.orm import Session, aliased
+
+from app.core.db import utcnow
+from app.core.errors import Conflict, NotFound
+from app.datasets.models import Dataset
+from app.datasets.status import PENDING, DatasetStatus
+from app.datasets.usage import jobs_using
+from app.jobs import service as jobs
+from app.jobs.models import Job
+from app.jobs.status import JobStatus
+
+
+def new_dataset_id() -> str:
+    return uuid.uuid4().hex
+
+
+def find_upload(session: Session, *, sha256: str) -> Dataset | None:
+    """The dataset an upload of these exact bytes made, if any."""
+    return session.scalar(select(Dataset).where(Dataset.dedupe_key == sha256))
+
+
+def add_upload(session: Session, *, dataset_id: str, name: str | None, sha256: str, size: int,
+               status: DatasetStatus, summary: dict[str, Any]) -> Dataset:
+    """Record a validated upload; the unique sha256 makes a concurrent twin's commit fail."""
+    now = utcnow()
+    dataset = Dataset(id=dataset_id, name=name, status=status, sha256=sha256, dedupe_key=sha256, bytes=size,
+                      created_at=now, finished_at=now, summary=summary)
+    session.add(dataset)
+    return dataset
+
+
+def add_import(session: Session, *, name: str | None, url: str) -> Dataset:
+    """A dataset the server downloads: `importing` until fetched and validated."""
+    now = utcnow()
+    dataset = Dataset(id=new_dataset_id(), name=name, status=DatasetStatus.IMPORTING, source_url=url,
+                      created_at=now, heartbeat_at=now, summary={})
+    session.add(dataset)
+    session.flush()
+    return dataset
+
+
+def import_heartbeat(session: Session, *, dataset_id: str, status: DatasetStatus) -> bool:
+    """Note that an import lives (and where it is); False once it was ended without it (reconciler, delete)."""
+    done = session.execute(update(Dataset).where(Dataset.id == dataset_id, Dataset.status.in_(list(PENDING)))
+                           .values(status=status, heartbeat_at=utcnow()))
+    return done.rowcount == 1
+
+
+def finish_import(session: Session, *, dataset_id: str, status: DatasetStatus, summary: dict[str, Any],
+                  sha256: str | None = None, size: int | None = None) -> list[str] | None:
+    """End an import as ready or invalid and settle the jobs waiting for it: ids to dispatch, or None if the
+    import was already ended (by the reconciler)."""
+    done = session.execute(update(Dataset).where(Dataset.id == dataset_id, Dataset.status.in_(list(PENDING)))
+                           .values(status=status, summary=summary, sha256=sha256, bytes=size,
+                                   finished_at=utcnow(), heartbeat_at=None))
+    if done.rowcount != 1:
+        return None
+    return settle_waiting_jobs(session, dataset_id=dataset_id)
+
+
+def settle_waiting_jobs(session: Session, *, dataset_id: str) -> list[str]:
+    """Jobs that waited for this dataset: queued once it is ready (and their parent succeeded), failed with
+    `dataset_invalid` when it is invalid. Returns the ids to dispatch."""
+    dataset = session.get(Dataset, dataset_id, populate_existing=True)
+    if dataset is None or dataset.status in PENDING:
+        return []
+    waiting = select(Job.id).where(Job.dataset_id == dataset_id, Job.status == JobStatus.WAITING)
+    if dataset.status == DatasetStatus.READY:
+        parent = aliased(Job)
+        unblocked = session.scalars(waiting.outerjoin(parent, Job.parent_id == parent.id).where(
+            or_(Job.parent_id.is_(None), parent.status == JobStatus.SUCCEEDED))).all()
+        return jobs.release_waiting(session, job_ids=list(unblocked))
+    problems = (dataset.summary or {}).get("problem_count", 0)
+    return jobs.fail_waiting(session, job_ids=list(session.scalars(waiting)), error=(
+        "dataset_invalid", f"dataset {dataset_id} is invalid ({problems} problems: GET /v1/datasets/{dataset_id})"))
+
+
+def expire_stalled_imports(session: Session, *, silent_since: datetime) -> list[str]:
+    """Imports whose process went away (no heartbeat since `silent_since`) end as invalid; ids to dispatch."""
+    stalled = session.scalars(select(Dataset.id).where(Dataset.status.in_(list(PENDING)),
+                                                       Dataset.heartbeat_at < silent_since)).all()
+    to_dispatch: list[str] = []
+    for dataset_id in stalled:
+        summary = {"problem_count": 1, "problems": [{"path": "", "reason": "the import stopped: the API process "
+                                                     "that ran it went away; import the URL again"}]}
+        to_dispatch += finish_import(session, dataset_id=dataset_id, status=DatasetStatus.INVALID,
+                                     summary=summary) or []
+    return to_dispatch
+
+
+def find(session: Session, *, dataset_id: str) -> Dataset | None:
+    return session.get(Dataset, dataset_id)
+
+
+def list_datasets(session: Session, *, limit: int, cursor: str | None) -> tuple[list[Dataset], str | None]:
+    """Newest first, keyset-paginated on (created_at, id) with the jobs' cursors."""
+    query = select(Dataset).order_by(Dataset.created_at.desc(), Dataset.id.desc()).limit(limit + 1)
+    if cursor:
+        created_at, dataset_id = jobs.decode_cursor(cursor)
+        query = query.where(tuple_(Dataset.created_at, Dataset.id) < tuple_(created_at, dataset_id))
+    rows = list(session.scalars(query))
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], jobs.encode_cursor(last.created_at, last.id)
+
+
+def delete(session: Session, *, dataset_id: str) -> None:
+    """Remove the row (the caller removes the files after the commit); 409 while jobs need it or it imports."""
+    dataset = session.scalar(select(Dataset).where(Dataset.id == dataset_id).with_for_update())
+    if dataset is None:
+        raise NotFound(f"no dataset {dataset_id!r}")
+    if dataset.status in PENDING:
+        raise Conflict(f"dataset {dataset_id} is {dataset.status}; delete it once it is ready or invalid")
+    using = jobs_using(session, dataset_id=dataset_id)
+    if using:
+        raise Conflict(f"dataset {dataset_id} is used by {using} waiting, queued or running job(s)")
+    session.delete(dataset)
