@@ -97,7 +97,7 @@ def run(job_id: str, attempt: int) -> int:
             result = recipe.run(spec=JobSpec.model_validate(job.spec), job_id=job_id, work_dir=work_dir,
                                 data_dir=settings.data_dir, allow_downloads=settings.allow_downloads,
                                 parent_backbone=_parent_backbone(job, artifact_dir), reporter=reporter,
-                                progress_every_s=settings.progress_every_s)
+                                progress_every_s=settings.progress_every_s, artifact_dir=artifact_dir)
         except TrainingError as exc:
             if _rank() == 0:
                 message = in_user_terms(str(exc), data_dir=settings.data_dir, artifact_dir=artifact_dir)

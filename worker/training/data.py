@@ -15,6 +15,7 @@ from worker.training.datasets import LabelledDataset, balanced_subset
 from worker.training.download import ensure_cifar
 from worker.training.errors import TrainingError
 from worker.training.image_folders import read_image_folders
+from worker.training.uploaded import read_uploaded
 from worker.training.transforms import (
     CIFAR_MEAN,
     CIFAR_STD,
@@ -23,10 +24,6 @@ from worker.training.transforms import (
     ClassificationTransform,
     Preprocess,
 )
-
-# Folder images come in any size; 128 keeps detail at a fraction of ImageNet's 224 compute.
-DEFAULT_FOLDER_IMAGE_SIZE = 128
-
 
 @dataclass(frozen=True)
 class TrainingData:
@@ -39,9 +36,15 @@ class TrainingData:
     num_val: int
 
 
-def load_dataset(dataset: DatasetSpec, *, data_dir: Path, allow_downloads: bool, seed: int) -> LabelledDataset:
-    """The spec's dataset from `data_dir` (downloaded if allowed), with its train/val limits applied."""
-    if dataset.name == "folder":
+def load_dataset(dataset: DatasetSpec, *, data_dir: Path, allow_downloads: bool, seed: int,
+                 artifact_dir: Path | None = None) -> LabelledDataset:
+    """The spec's dataset from `data_dir` (downloaded if allowed) or, uploaded, from the artifact store, with its
+    train/val limits applied."""
+    if dataset.id is not None:
+        if artifact_dir is None:
+            raise TrainingError("dataset_missing", f"dataset {dataset.id} is uploaded, and no artifact store is set")
+        full = read_uploaded(artifact_dir, dataset.id, seed=seed)
+    elif dataset.name == "folder":
         full = read_image_folders(
             data_dir.resolve(),
             _inside(data_dir, dataset.train_folder, "train_folder"),
@@ -58,7 +61,8 @@ def load_dataset(dataset: DatasetSpec, *, data_dir: Path, allow_downloads: bool,
         raise TrainingError("bad_dataset", f"no training images for classes {empty[:10]} (train_limit too small?)")
     if len(val) == 0:
         raise TrainingError("bad_dataset", "the validation split is empty")
-    return LabelledDataset(train=train, val=val, class_names=full.class_names, native_image_size=full.native_image_size)
+    return LabelledDataset(train=train, val=val, class_names=full.class_names, native_image_size=full.native_image_size,
+                           default_image_size=full.default_image_size)
 
 
 def _inside(data_dir: Path, relative: str | None, setting: str) -> Path:
@@ -75,10 +79,12 @@ def _inside(data_dir: Path, relative: str | None, setting: str) -> Path:
     return folder
 
 
-def build_data(spec: JobSpec, *, data_dir: Path, allow_downloads: bool) -> TrainingData:
+def build_data(spec: JobSpec, *, data_dir: Path, allow_downloads: bool,
+               artifact_dir: Path | None = None) -> TrainingData:
     """Load the spec's dataset and wrap it in an ImageClassificationData with our transforms."""
-    dataset = load_dataset(spec.dataset, data_dir=data_dir, allow_downloads=allow_downloads, seed=spec.trainer.seed)
-    preprocess = default_preprocess(spec.dataset)
+    dataset = load_dataset(spec.dataset, data_dir=data_dir, allow_downloads=allow_downloads, seed=spec.trainer.seed,
+                           artifact_dir=artifact_dir)
+    preprocess = default_preprocess(spec.dataset, dataset)
     transform = ClassificationTransform(
         image_size=preprocess.image_size,
         mean=preprocess.mean,
@@ -114,8 +120,9 @@ def build_data(spec: JobSpec, *, data_dir: Path, allow_downloads: bool) -> Train
     return TrainingData(datamodule, dataset.class_names, preprocess, num_train=len(train), num_val=len(val))
 
 
-def default_preprocess(dataset: DatasetSpec) -> Preprocess:
-    """Image size and normalisation: CIFAR's native 32 px and statistics, or 128 px and ImageNet's for folders."""
-    if dataset.name == "folder":
-        return Preprocess(dataset.image_size or DEFAULT_FOLDER_IMAGE_SIZE, IMAGENET_MEAN, IMAGENET_STD)
-    return Preprocess(dataset.image_size or 32, CIFAR_MEAN, CIFAR_STD)
+def default_preprocess(spec: DatasetSpec, dataset: LabelledDataset) -> Preprocess:
+    """Image size and normalisation: CIFAR's native 32 px and statistics; for folders and uploads, the images'
+    median side (app/datasets/images.py) and ImageNet's statistics."""
+    if dataset.default_image_size is not None:
+        return Preprocess(spec.image_size or dataset.default_image_size, IMAGENET_MEAN, IMAGENET_STD)
+    return Preprocess(spec.image_size or dataset.native_image_size or 32, CIFAR_MEAN, CIFAR_STD)

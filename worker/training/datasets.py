@@ -31,6 +31,7 @@ class LabelledDataset:
     val: Split
     class_names: list[str]
     native_image_size: int | None  # None when images come in any size (folders)
+    default_image_size: int | None = None  # folders and uploads: what the images' sizes suggest
 
 
 def _shuffled_rank_within_class(labels: np.ndarray, seed: int) -> np.ndarray:

@@ -9,12 +9,16 @@ from pathlib import Path
 
 import numpy as np
 
-from app.datasets.images import IMAGE_EXTENSIONS
+from PIL import Image
+
+from app.datasets.images import IMAGE_EXTENSIONS, ImageInfo, default_image_size
 from worker.training.datasets import LabelledDataset, Split, holdout_indices
 from worker.training.errors import TrainingError
 
 # Share of each class held out for validation when there is no val folder.
 HOLDOUT_FRACTION = 0.1
+# Image headers read for the default image size: a median of this many is close enough, and quick to read.
+SIZE_SAMPLE = 1000
 
 
 def read_image_folders(root: Path, train_folder: Path, val_folder: Path | None, seed: int) -> LabelledDataset:
@@ -36,7 +40,21 @@ def read_image_folders(root: Path, train_folder: Path, val_folder: Path | None, 
     if len(val) == 0:
         source = _shown(root, val_folder) if val_folder else f"the 10% held out of {_shown(root, train_folder)}"
         raise TrainingError("bad_dataset", f"no validation images in {source}")
-    return LabelledDataset(train=train, val=val, class_names=class_names, native_image_size=None)
+    return LabelledDataset(train=train, val=val, class_names=class_names, native_image_size=None,
+                           default_image_size=median_image_size(train.images))
+
+
+def median_image_size(files: list[Path]) -> int:
+    """The default training size of these images (app/datasets/images.py), from the headers of a spread sample."""
+    step = max(1, len(files) // SIZE_SAMPLE)
+    infos = []
+    for path in files[::step]:
+        try:
+            with Image.open(path) as image:  # reads the header only
+                infos.append(ImageInfo(format=image.format or "", width=image.width, height=image.height))
+        except OSError:
+            continue  # training reports unreadable images when it reaches them
+    return default_image_size(infos)
 
 
 def _shown(root: Path, path: Path) -> str:

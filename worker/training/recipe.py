@@ -46,6 +46,7 @@ def run(
     parent_backbone: Path | None,
     reporter: Reporter,
     progress_every_s: float = 2.0,
+    artifact_dir: Path | None = None,
 ) -> TrainingResult:
     """Train (kind "train") or finetune (kind "finetune") the spec's model; resume if work_dir has a checkpoint."""
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -53,7 +54,7 @@ def run(
     resume_from = checkpoint if checkpoint.is_file() else None
 
     # -- setup -------------------------------------------------------------------------------------------------
-    data = build_data(spec, data_dir=data_dir, allow_downloads=allow_downloads)
+    data = build_data(spec, data_dir=data_dir, allow_downloads=allow_downloads, artifact_dir=artifact_dir)
     # Seeded right before the model: its initial weights, the shuffles and the augmentations follow the seed.
     pl.seed_everything(spec.trainer.seed, workers=True)
     model = build_classifier(spec, num_classes=len(data.class_names), parent_backbone=parent_backbone)
