@@ -11,6 +11,7 @@ from sqlalchemy.orm import aliased
 
 from app.core.config import Settings
 from app.core.db import session_scope, utcnow
+from app.datasets import service as datasets
 from app.jobs import service
 from app.jobs.dispatch import dispatch
 from app.jobs.models import Job
@@ -48,6 +49,9 @@ def reconcile_once(settings: Settings) -> dict[str, int]:
             Job.status == JobStatus.QUEUED, or_(Job.dispatched_at.is_(None), Job.dispatched_at < resend_before))).all()
         to_dispatch += unclaimed
         counts["redispatched"] = len(set(to_dispatch))
+
+        stalled = datasets.expire_stalled_imports(session, silent_since=stale_before)
+        to_dispatch += stalled
 
     dispatch(dict.fromkeys(to_dispatch))
     return counts

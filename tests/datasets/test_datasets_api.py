@@ -21,20 +21,6 @@ ZIP = {"Content-Type": "application/zip"}
 TWO_CLASSES = {"cats": 3, "dogs": 3}
 
 
-@pytest.fixture
-def settings_env(monkeypatch):
-    """Set FLASHJOBS_* settings for the next requests."""
-    from app.core.config import get_settings
-
-    def set_env(**values: object) -> None:
-        for key, value in values.items():
-            monkeypatch.setenv(f"FLASHJOBS_{key.upper()}", str(value))
-        get_settings.cache_clear()
-
-    yield set_env
-    get_settings.cache_clear()
-
-
 def _stored(service_env) -> list[Path]:
     """Everything under the artifact store's datasets/ folder but the (empty) folder for uploads in progress."""
     root = Path(service_env["FLASHJOBS_ARTIFACT_DIR"]) / "datasets"

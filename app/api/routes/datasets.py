@@ -4,30 +4,41 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse
+from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from app.api.deps import DatasetDep, SessionDep, SettingsDep
 from app.api.routes.jobs import IdempotencyKeyHeader
 from app.core.db import get_read_engine
-from app.core.errors import Invalid, NotFound
+from app.core.errors import Invalid, NotFound, TooLarge
 from app.datasets import service
-from app.datasets.schemas import DatasetOut, DatasetPage, dataset_out
+from app.datasets.imports import start_import
+from app.datasets.schemas import DatasetOut, DatasetPage, DatasetUrlIn, dataset_out
 from app.datasets.storage import SAMPLES, dataset_dir, incoming_dir
 from app.datasets.store import keep_upload, remove_files
 from app.datasets.upload import RAW_TYPES, receive_archive
 
 router = APIRouter(prefix="/v1", tags=["datasets"])
+MAX_JSON_BYTES = 64 * 1024
 NameQuery = Annotated[str | None, Query(max_length=200, description="A name for people; not unique")]
 
 
-@router.post("/datasets", status_code=201, response_model=DatasetOut, responses={200: {"model": DatasetOut}})
+@router.post("/datasets", status_code=201, response_model=DatasetOut,
+             responses={200: {"model": DatasetOut}, 202: {"model": DatasetOut}})
 async def create_dataset(request: Request, settings: SettingsDep, name: NameQuery = None,
                          idempotency_key: IdempotencyKeyHeader = None) -> JSONResponse:
     """Upload a zip or tar (gzip or not) of image folders, as the raw body or a multipart `file` field; the same
-    bytes again answer 200 with the dataset they made."""
+    bytes again answer 200 with the dataset they made. Or JSON `{"url": ...}`: the server fetches the archive,
+    answering 202 with the dataset `importing`."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json":
+        body = _url_body(await _small_body(request))
+        status_code, content = await run_in_threadpool(start_import, body=body, idempotency_key=idempotency_key,
+                                                       settings=settings)
+        return JSONResponse(content, status_code=status_code, headers={"Location": f"/v1/datasets/{content['id']}"})
     if content_type != "multipart/form-data" and content_type not in RAW_TYPES:
         raise Invalid(["header", "content-type"], f"{content_type or 'no content type'}: send a zip or tar as "
                       f"{', '.join(RAW_TYPES[:3])}, ..., or a multipart/form-data `file` field")
@@ -39,6 +50,23 @@ async def create_dataset(request: Request, settings: SettingsDep, name: NameQuer
     finally:
         path.unlink(missing_ok=True)
     return JSONResponse(content, status_code=status_code, headers={"Location": f"/v1/datasets/{content['id']}"})
+
+
+async def _small_body(request: Request) -> bytes:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_JSON_BYTES:
+            raise TooLarge(f"a JSON body is at most {MAX_JSON_BYTES} bytes; send archives as zip or tar")
+    return bytes(body)
+
+
+def _url_body(raw: bytes) -> DatasetUrlIn:
+    try:
+        return DatasetUrlIn.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError([{**error, "loc": ("body", *error["loc"])}
+                                      for error in exc.errors(include_url=False)]) from exc
 
 
 @router.get("/datasets", response_model=DatasetPage)
