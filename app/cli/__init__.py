@@ -15,12 +15,15 @@ from app.cli import service
 from app.cli import jobs
 
 # isort: split
+from app.cli import datasets, flash_zero
+
+# isort: split
 from app.cli import demo
 from app.cli.client import Failure
 from app.cli.render import err_console
 from app.cli.typer_app import app
 
-__all__ = ["app", "demo", "jobs", "main", "service"]  # importing the command modules registers their commands
+__all__ = ["app", "datasets", "demo", "flash_zero", "jobs", "main", "service"]  # importing the command modules registers their commands
 
 
 def main() -> None:

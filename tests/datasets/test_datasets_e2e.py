@@ -91,3 +91,26 @@ def test_upload_train_and_finetune_a_cifar10_backbone_on_it(stack):
         assert torch.equal(child["state_dict"][key], tensor), key
 
     assert httpx.delete(f"{stack.url}/v1/datasets/{dataset['id']}", timeout=10).status_code == 204
+
+
+def test_flash_zeros_command_line_uploads_the_folders_trains_and_watches(stack, tmp_path):
+    import subprocess
+    import sys
+
+    root = tmp_path / "unpacked"
+    for name, data in hymenoptera_tree().items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(data)
+    folders = root / "hymenoptera_data"
+    command = [sys.executable, "-c", "from app.cli import main; main()", "image_classification",
+               "--trainer.max_epochs", "1", "--model.backbone", "resnet18", "--model.optimizer", "adam",
+               "--model.learning_rate", "0.001", "from_folders", "--train_folder", str(folders / "train"),
+               "--val_folder", str(folders / "val"), "--batch_size", "16", "--num_workers", "0"]
+    done = subprocess.run(command, env={**stack.env, "FLASHJOBS_API_URL": stack.url}, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, (done.stdout, done.stderr, stack.all_logs())
+    assert "train/bees/corrupt.jpg" in done.stdout and "succeeded" in done.stdout, done.stdout
+    (job,) = httpx.get(f"{stack.url}/v1/jobs", timeout=10).json()["jobs"]
+    assert job["status"] == "succeeded" and job["spec"]["trainer"]["max_epochs"] == 1
+    (dataset,) = httpx.get(f"{stack.url}/v1/datasets", timeout=10).json()["datasets"]
+    assert job["spec"]["dataset"]["id"] == dataset["id"] and dataset["name"] == "hymenoptera_data"
