@@ -12,6 +12,8 @@ What it measures
     again     the same bytes once more: streamed and hashed, then answered 200 with the first dataset (no
               unpacking, no decoding): the cost of the streaming path alone.
     Ratios: copy seconds / upload seconds (throughput relative to a copy; target >= 0.5) and copy / again.
+    Also the CPU seconds each took (the copy in this process, the uploads in the API process, all its
+    threads): on a shared machine wall times follow the load, CPU time much less.
     Memory: the API process's resident set when idle (after a small warm-up upload) and its peak (VmHWM, reset
     through /proc/PID/clear_refs after the warm-up, so start-up peaks do not count) during the big upload;
     the target is flat, under 100 MB over idle.
@@ -80,6 +82,12 @@ def rss_kib(pid: int, field: str) -> int:
     raise KeyError(field)
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process, all its threads: a figure the machine's load does not inflate."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_api(root: Path, redis_port: int) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {**os.environ, "FLASHJOBS_STATE_DIR": str(root / "state"), "FLASHJOBS_ARTIFACT_DIR": str(root / "artifacts"),
@@ -133,15 +141,18 @@ def main() -> None:
             upload(url, small)  # warm-up: imports, the first SQL, Pillow's codecs
             idle_kib = rss_kib(api.pid, "VmRSS")
             Path(f"/proc/{api.pid}/clear_refs").write_text("5")  # resets VmHWM to the current RSS
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             shutil.copyfile(archive, root / "copy.zip")
-            copy_s = time.perf_counter() - started
+            copy_s, copy_cpu_s = time.perf_counter() - started, time.process_time() - started_cpu
             (root / "copy.zip").unlink()
+            before = cpu_s(api.pid)
             upload_s, response = upload(url, archive)
+            upload_cpu_s, before = cpu_s(api.pid) - before, cpu_s(api.pid)
             peak_kib = rss_kib(api.pid, "VmHWM")
             dataset = response.json()
             assert response.status_code == 201 and dataset["status"] == "ready", response.text
             again_s, again = upload(url, archive)
+            again_cpu_s = cpu_s(api.pid) - before
             assert again.status_code == 200 and again.json()["id"] == dataset["id"], again.text
         finally:
             api.terminate()
@@ -162,6 +173,10 @@ def main() -> None:
         "ratio_upload_vs_copy": round(copy_s / upload_s, 3),
         "ratio_again_vs_copy": round(copy_s / again_s, 3),
         "images_per_s": round(images / upload_s, 1),
+        # CPU seconds (the copy's in this process, the uploads' in the API process): what the work costs
+        # whatever else runs on the machine.
+        "cpu_s": {"copy": round(copy_cpu_s, 3), "upload": round(upload_cpu_s, 2), "again": round(again_cpu_s, 2)},
+        "cpu_ms_per_image": round(1000 * (upload_cpu_s - again_cpu_s) / images, 2),
         "api_rss_idle_mb": round(idle_kib / 1024, 1),
         "api_peak_over_idle_mb": round((peak_kib - idle_kib) / 1024, 1),
     }
