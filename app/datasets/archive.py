@@ -105,8 +105,12 @@ class _Writer:
 
     def file(self, name: str, relative: PurePosixPath, source: IO[bytes]) -> None:
         target = self.dest.joinpath(*relative.parts)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("xb") as out:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            out = target.open("xb")
+        except (FileExistsError, NotADirectoryError, IsADirectoryError) as exc:
+            raise Invalid(LOC, f"archive entry {name!r}: its path collides with another entry's") from exc
+        with out:
             while chunk := source.read(CHUNK):
                 out.write(chunk)
                 self.extracted.unpacked_bytes += len(chunk)

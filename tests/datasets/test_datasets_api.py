@@ -109,6 +109,8 @@ REFUSED = [
     ("device", lambda: _tar_with(special_member("cats/dev", tarfile.CHRTYPE)), 422, "'cats/dev': not a regular"),
     ("fifo", lambda: _tar_with(special_member("cats/fifo", tarfile.FIFOTYPE)), 422, "'cats/fifo': not a regular"),
     ("not an archive", lambda: b"just some text, no archive", 422, "not a zip or tar"),
+    ("file and folder", lambda: zip_bytes({**class_tree(TWO_CLASSES), "cats/001.jpg/x.jpg": b"x"}), 422,
+     "'cats/001.jpg/x.jpg': its path collides"),
     ("truncated zip", lambda: _truncated(zip_bytes(class_tree(TWO_CLASSES)))[:-10], 422, "truncated or corrupt"),
     ("truncated tar.gz", lambda: _truncated(tar_bytes(class_tree(TWO_CLASSES))), 422, "truncated or corrupt"),
     ("one class", lambda: zip_bytes(class_tree({"cats": 3})), 422, "found 1 class folder"),
