@@ -21,6 +21,7 @@ class Routes(BaseHTTPRequestHandler):
     """Serves server.routes: path -> (status, headers, body); waits for server.gate before answering /gated."""
 
     def do_GET(self) -> None:
+        self.server.hosts.append(self.headers["Host"])
         if self.path.startswith("/gated"):
             self.server.gate.wait(30)
         if self.path == "/slow":
@@ -44,7 +45,7 @@ class Routes(BaseHTTPRequestHandler):
 
 def _serve(host: str):
     server = ThreadingHTTPServer((host, 0), Routes)
-    server.routes, server.gate = {}, threading.Event()
+    server.routes, server.gate, server.hosts = {}, threading.Event(), []
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://{host}:{server.server_address[1]}"
 
@@ -171,3 +172,16 @@ def test_the_reconciler_ends_an_import_whose_process_went_away(client, settings_
     ended = client.get(f"/v1/datasets/{dataset_id}").json()
     assert ended["status"] == "invalid" and "went away" in ended["problems"][0]["reason"]
     assert client.get(f"/v1/jobs/{job['id']}").json()["error"]["type"] == "dataset_invalid"
+
+
+def test_the_connection_goes_to_the_checked_address_never_to_a_second_lookup(web):
+    from app.datasets.fetch import _PinnedHTTPConnection
+
+    server, base = web
+    server.routes["/pets.zip"] = (200, {}, b"archive bytes")
+    port = server.server_address[1]
+    # A name that resolves nowhere: only the address checked before is ever connected to.
+    connection = _PinnedHTTPConnection("rebound.invalid", port, address="127.0.0.1", timeout=10)
+    connection.request("GET", "/pets.zip")
+    assert connection.getresponse().read() == b"archive bytes"
+    assert server.hosts == [f"rebound.invalid:{port}"]
