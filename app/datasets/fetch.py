@@ -57,7 +57,7 @@ def checked_address(url: str, *, allow: Sequence[Network]) -> tuple[str, int, st
     return parts.hostname, port, addresses[0]
 
 
-class _PinnedHTTPConnection(http.client.HTTPConnection):
+class PinnedHTTPConnection(http.client.HTTPConnection):
     """Connects to the address that was checked, whatever the host name resolves to now."""
 
     def __init__(self, host: str, port: int, *, address: str, timeout: float) -> None:
@@ -68,7 +68,7 @@ class _PinnedHTTPConnection(http.client.HTTPConnection):
         self.sock = socket.create_connection((self.address, self.port), self.timeout)
 
 
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+class PinnedHTTPSConnection(http.client.HTTPSConnection):
     """As above, with TLS verified against the host name (SNI and certificate), not the address."""
 
     def __init__(self, host: str, port: int, *, address: str, timeout: float) -> None:
@@ -87,7 +87,7 @@ def fetch(url: str, *, dest: Path, max_bytes: int, timeout_s: float, max_redirec
     for _ in range(max_redirects + 1):
         host, port, address = checked_address(url, allow=allow)
         parts = urlsplit(url)
-        pinned = _PinnedHTTPSConnection if parts.scheme == "https" else _PinnedHTTPConnection
+        pinned = PinnedHTTPSConnection if parts.scheme == "https" else PinnedHTTPConnection
         connection = pinned(host, port, address=address, timeout=_left(deadline, url))
         try:
             connection.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),

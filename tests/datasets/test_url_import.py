@@ -175,13 +175,13 @@ def test_the_reconciler_ends_an_import_whose_process_went_away(client, settings_
 
 
 def test_the_connection_goes_to_the_checked_address_never_to_a_second_lookup(web):
-    from app.datasets.fetch import _PinnedHTTPConnection
+    from app.datasets.fetch import PinnedHTTPConnection
 
     server, base = web
     server.routes["/pets.zip"] = (200, {}, b"archive bytes")
     port = server.server_address[1]
     # A name that resolves nowhere: only the address checked before is ever connected to.
-    connection = _PinnedHTTPConnection("rebound.invalid", port, address="127.0.0.1", timeout=10)
+    connection = PinnedHTTPConnection("rebound.invalid", port, address="127.0.0.1", timeout=10)
     connection.request("GET", "/pets.zip")
     assert connection.getresponse().read() == b"archive bytes"
     assert server.hosts == [f"rebound.invalid:{port}"]
