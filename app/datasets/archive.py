@@ -163,36 +163,39 @@ def _extract_zip(archive: Path, writer: _Writer) -> None:
 
 
 def _extract_tar(archive: Path, writer: _Writer) -> None:
-    with _corrupt_names(archive.name, "archive"):
-        try:
-            opened = tarfile.open(archive, "r:*")
-        except tarfile.ReadError as exc:
-            raise Invalid(LOC, "the body is not a zip or tar archive (tar may be gzip, bzip2 or xz compressed)") from exc
-    with opened:
-        last = "the start"
-        while True:
-            with _corrupt_names(last, "archive data after entry"):
-                member = opened.next()
-            if member is None:
-                return
-            opened.members.clear()  # tarfile keeps every header it read; a 200k-entry tar would pile them up
-            last = member.name
-            relative = writer.entry(member.name)
-            if member.issym():
-                raise Invalid(LOC, f"archive entry {member.name!r}: a symbolic link")
-            if member.islnk():
-                raise Invalid(LOC, f"archive entry {member.name!r}: a hard link")
-            if member.isdir():
-                writer.folder(relative)
-                continue
-            if not member.isreg():
-                raise Invalid(LOC, f"archive entry {member.name!r}: not a regular file or folder (a device or fifo?)")
-            if is_litter(relative):
-                writer.count_skipped(member.name, member.size)
-                continue
-            with _corrupt_names(member.name, "archive entry"):
-                source = opened.extractfile(member)
-                assert source is not None  # a regular file always has data
-                writer.file(member.name, relative, source)
-                if source.tell() != member.size:
-                    raise EOFError(f"{source.tell()} of {member.size} bytes")
+    try:
+        with tarfile.open(archive, "r:*") as opened:
+            _extract_tar_members(opened, writer)
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:  # from open: the members' errors are Invalid
+        raise Invalid(LOC, "the body is not a zip or tar archive (tar may be gzip, bzip2 or xz compressed), or it "
+                           f"is cut off at its start ({exc})") from exc
+
+
+def _extract_tar_members(opened: tarfile.TarFile, writer: _Writer) -> None:
+    last = "the start"
+    while True:
+        with _corrupt_names(last, "archive data after entry"):
+            member = opened.next()
+        if member is None:
+            return
+        opened.members.clear()  # tarfile keeps every header it read; a 200k-entry tar would pile them up
+        last = member.name
+        relative = writer.entry(member.name)
+        if member.issym():
+            raise Invalid(LOC, f"archive entry {member.name!r}: a symbolic link")
+        if member.islnk():
+            raise Invalid(LOC, f"archive entry {member.name!r}: a hard link")
+        if member.isdir():
+            writer.folder(relative)
+            continue
+        if not member.isreg():
+            raise Invalid(LOC, f"archive entry {member.name!r}: not a regular file or folder (a device or fifo?)")
+        if is_litter(relative):
+            writer.count_skipped(member.name, member.size)
+            continue
+        with _corrupt_names(member.name, "archive entry"):
+            source = opened.extractfile(member)
+            assert source is not None  # a regular file always has data
+            writer.file(member.name, relative, source)
+            if source.tell() != member.size:
+                raise EOFError(f"{source.tell()} of {member.size} bytes")

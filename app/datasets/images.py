@@ -30,7 +30,8 @@ def inspect_image(path: Path, *, max_pixels: int) -> ImageInfo | str:
         with Image.open(path) as image:
             width, height = image.size
             if image.format not in TRAINABLE_FORMATS:
-                return f"{image.format} images are not read by training (formats: {', '.join(sorted(TRAINABLE_FORMATS))})"
+                formats = ", ".join(sorted(TRAINABLE_FORMATS))
+                return f"{image.format} images are not read by training (formats: {formats})"
             if width * height > max_pixels:
                 return (f"{width}x{height} pixels is over the limit of {max_pixels} (a decompression bomb?; "
                         "FLASHJOBS_DATASET_MAX_IMAGE_PIXELS)")

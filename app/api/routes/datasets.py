@@ -4,8 +4,8 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
@@ -79,7 +79,8 @@ async def list_datasets(limit: Annotated[int, Query(ge=1, le=200)] = 50, cursor:
 def _dataset_page(*, limit: int, cursor: str | None) -> bytes:
     with Session(get_read_engine()) as session:
         datasets, next_cursor = service.list_datasets(session, limit=limit, cursor=cursor)
-        return DatasetPage(datasets=[dataset_out(d) for d in datasets], next_cursor=next_cursor).model_dump_json().encode()
+        page = DatasetPage(datasets=[dataset_out(dataset) for dataset in datasets], next_cursor=next_cursor)
+        return page.model_dump_json().encode()
 
 
 @router.get("/datasets/{dataset_id}", response_model=DatasetOut)
