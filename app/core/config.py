@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     dataset_max_problems: int = Field(1000, description="Problems listed in a dataset's summary (all are counted)")
     dataset_fetch_timeout_s: float = Field(600.0, description="Whole time a URL import may take to download")
     dataset_fetch_max_redirects: int = 5
+    # What an upload or import whose process died left half-way in datasets/.incoming/ goes after this.
+    dataset_incoming_max_age_s: float = 24 * 3600
     # A URL import never reaches the service's own network (loopback, private, link-local, metadata) except the
     # networks listed here, as CIDRs: FLASHJOBS_DATASET_FETCH_ALLOW_NETWORKS='["10.1.0.0/16"]'.
     dataset_fetch_allow_networks: list[str] = Field(default_factory=list)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import aliased
 from app.core.config import Settings
 from app.core.db import session_scope, utcnow
 from app.datasets import service as datasets
+from app.datasets.storage import sweep_incoming
 from app.jobs import service
 from app.jobs.dispatch import dispatch
 from app.jobs.models import Job
@@ -21,7 +22,8 @@ log = logging.getLogger(__name__)
 
 
 def reconcile_once(settings: Settings) -> dict[str, int]:
-    """One pass: re-queue lost attempts, settle orphaned children, re-send unclaimed queued jobs."""
+    """One pass: re-queue lost attempts, settle orphaned children, re-send unclaimed queued jobs, end stalled
+    dataset imports, sweep what dead uploads left."""
     now = utcnow()
     stale_before = now - timedelta(seconds=settings.heartbeat_timeout_s)
     counts = {"lost": 0, "settled": 0, "redispatched": 0}
@@ -54,4 +56,6 @@ def reconcile_once(settings: Settings) -> dict[str, int]:
         to_dispatch += stalled
 
     dispatch(dict.fromkeys(to_dispatch))
+    counts["incoming_swept"] = sweep_incoming(settings.effective_artifact_dir,
+                                              max_age_s=settings.dataset_incoming_max_age_s)
     return counts

@@ -185,3 +185,20 @@ def test_the_connection_goes_to_the_checked_address_never_to_a_second_lookup(web
     connection.request("GET", "/pets.zip")
     assert connection.getresponse().read() == b"archive bytes"
     assert server.hosts == [f"rebound.invalid:{port}"]
+
+
+def test_the_reconciler_sweeps_what_dead_uploads_left_half_way(service_env, settings_env):
+    import os
+
+    from app.core.config import get_settings
+    from app.jobs.reconciler import reconcile_once
+
+    settings_env(dataset_incoming_max_age_s=3600)
+    incoming = Path(service_env["FLASHJOBS_ARTIFACT_DIR"]) / "datasets" / ".incoming"
+    (incoming / "dead-extraction" / "files").mkdir(parents=True)
+    (incoming / "dead.upload").write_bytes(b"half an archive")
+    (incoming / "live.upload").write_bytes(b"still arriving")
+    for name in ("dead-extraction", "dead.upload"):
+        os.utime(incoming / name, (0, time.time() - 7200))
+    assert reconcile_once(get_settings())["incoming_swept"] == 2
+    assert [p.name for p in incoming.iterdir()] == ["live.upload"]
