@@ -11,7 +11,7 @@ from app.core.config import Settings, get_settings
 from app.core.db import get_sessionmaker, read_in_thread
 from app.core.errors import NotFound
 from app.datasets import service as datasets
-from app.datasets.models import Dataset
+from app.datasets.models import Dataset, is_dataset_id
 from app.jobs import service
 from app.jobs.models import Job
 
@@ -41,8 +41,8 @@ JobDep = Annotated[Job, Depends(valid_job)]
 
 
 async def valid_dataset(dataset_id: str) -> Dataset:
-    """The dataset row, or NotFound; read in one thread hop."""
-    dataset = await read_in_thread(datasets.find, dataset_id=dataset_id)
+    """The dataset row, or NotFound; read in one thread hop (an id that cannot be one is never looked up)."""
+    dataset = await read_in_thread(datasets.find, dataset_id=dataset_id) if is_dataset_id(dataset_id) else None
     if dataset is None:
         raise NotFound(f"no dataset {dataset_id!r}")
     return dataset

@@ -1,5 +1,6 @@
 """SQL table of the datasets domain: one row per uploaded or imported image dataset."""
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -7,6 +8,14 @@ from sqlalchemy import JSON, BigInteger, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, UTCDateTime
+
+
+DATASET_ID = re.compile(r"[0-9a-f]{32}")  # uuid4().hex
+
+
+def is_dataset_id(value: str) -> bool:
+    """Could this be a dataset's id? Others (control characters included) are looked up nowhere."""
+    return DATASET_ID.fullmatch(value) is not None
 
 
 class Dataset(Base):

@@ -6,7 +6,7 @@ from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from app.core.errors import Invalid
-from app.datasets.models import Dataset
+from app.datasets.models import Dataset, is_dataset_id
 from app.datasets.status import DatasetStatus
 from app.jobs.models import Job
 from app.jobs.status import ACTIVE, NOT_STARTED
@@ -14,7 +14,8 @@ from app.jobs.status import ACTIVE, NOT_STARTED
 
 def dataset_for_job(session: Session, *, dataset_id: str, loc: list[str | int]) -> Dataset:
     """The dataset a job names, locked against a concurrent delete; 422 naming the field if it cannot train."""
-    dataset = session.scalar(select(Dataset).where(Dataset.id == dataset_id).with_for_update())
+    dataset = (session.scalar(select(Dataset).where(Dataset.id == dataset_id).with_for_update())
+               if is_dataset_id(dataset_id) else None)
     if dataset is None:
         raise Invalid(loc, f"no dataset {dataset_id!r}")
     if dataset.status == DatasetStatus.INVALID:

@@ -198,6 +198,8 @@ def test_list_is_newest_first_in_cursor_pages(client):
 
 def test_unknown_dataset_is_404(client):
     assert client.get("/v1/datasets/nope").status_code == 404
+    assert client.get("/v1/datasets/a%00b").status_code == 404  # never sent to SQL (Postgres text has no NUL)
+    assert client.get(f"/v1/datasets/{'0' * 32}").status_code == 404
     assert client.get("/v1/datasets/nope/samples").status_code == 404
     assert client.delete("/v1/datasets/nope").status_code == 404
 
@@ -231,6 +233,7 @@ def test_bad_dataset_references_are_422_naming_the_field(client):
     assert invalid["status"] == "invalid"
     cases = [
         (_job("missing"), ["body", "dataset", "id"], "no dataset 'missing'"),
+        (_job("a\x00b"), ["body", "dataset", "id"], "no dataset"),
         (_job(invalid["id"]), ["body", "dataset", "id"], "is invalid"),
         ({"kind": "train", "dataset": {"name": "cifar10", "id": invalid["id"]}}, ["body", "dataset"], "exactly one"),
         (_job(invalid["id"], train_folder="x"), ["body", "dataset"], "train_folder"),

@@ -26,7 +26,16 @@ MAX_JSON_BYTES = 64 * 1024
 NameQuery = Annotated[str | None, Query(max_length=200, description="A name for people; not unique")]
 
 
-@router.post("/datasets", status_code=201, response_model=DatasetOut,
+ARCHIVE = {"schema": {"type": "string", "format": "binary"}}
+# The body is read as a stream, not by FastAPI, so its shapes are declared here for the API's docs.
+UPLOAD_BODY = {"required": True, "content": {
+    **{content_type: ARCHIVE for content_type in RAW_TYPES[:5]},
+    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+        "file": {"type": "string", "format": "binary"}, "name": {"type": "string", "maxLength": 200}}}},
+    "application/json": {"schema": DatasetUrlIn.model_json_schema()}}}
+
+
+@router.post("/datasets", status_code=201, response_model=DatasetOut, openapi_extra={"requestBody": UPLOAD_BODY},
              responses={200: {"model": DatasetOut}, 202: {"model": DatasetOut}})
 async def create_dataset(request: Request, settings: SettingsDep, name: NameQuery = None,
                          idempotency_key: IdempotencyKeyHeader = None) -> JSONResponse:
