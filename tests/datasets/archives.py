@@ -1,5 +1,6 @@
 """Builds the archives the dataset tests upload: real JPEGs and PNGs, real zip and tar files, hostile ones too."""
 
+import colorsys
 import io
 import tarfile
 import zipfile
@@ -7,14 +8,13 @@ import zipfile
 import numpy as np
 from PIL import Image
 
-from tests.cifar_files import class_colour
-
 
 def image_bytes(label: int, *, size: tuple[int, int] = (24, 20), fmt: str = "JPEG", seed: int = 0) -> bytes:
-    """A learnable image: its class's colour plus noise, encoded as `fmt`."""
+    """A learnable image: its class's colour (a hue of its own) plus noise, encoded as `fmt`."""
     rng = np.random.default_rng(seed * 1000 + label)
     width, height = size
-    pixels = class_colour(label, 8)[None, None, :] + rng.normal(0, 12, (height, width, 3))
+    colour = np.array(colorsys.hsv_to_rgb(label / 8, 0.85, 0.9)) * 255
+    pixels = colour[None, None, :] + rng.normal(0, 12, (height, width, 3))
     out = io.BytesIO()
     Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(out, format=fmt)
     return out.getvalue()

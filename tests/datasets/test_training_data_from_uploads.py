@@ -10,7 +10,7 @@ from app.core.config import Settings
 from app.datasets.ingest import ingest
 from app.datasets.storage import dataset_dir
 from app.jobs.schemas import JobSpec
-from tests.cifar_files import write_image_folder
+from app.synthetic_data import write_image_folder
 from tests.datasets.archives import class_tree, hymenoptera_tree, zip_bytes
 from worker.training.data import build_data
 from worker.training.errors import TrainingError

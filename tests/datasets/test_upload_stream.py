@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.datasets.archives import class_tree, zip_bytes
-from tests.service_stack import ServiceStack, wait_for
+from tests.e2e.service_stack import ServiceStack, wait_for
 
 
 @pytest.fixture

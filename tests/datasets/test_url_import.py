@@ -12,7 +12,7 @@ import redis
 from sqlalchemy import update
 
 from tests.datasets.archives import class_tree, zip_bytes
-from tests.service_stack import wait_for
+from tests.e2e.service_stack import wait_for
 
 ALLOW_LOOPBACK_1 = '["127.0.0.1/32"]'
 
