@@ -43,8 +43,7 @@ class _Sink:
 
 
 def folder_files(folder: Path) -> list[tuple[Path, str]]:
-    """(file, its name in the archive) for the folder's regular files, in a fixed order, without hidden files,
-    OS litter or symbolic links (the server would refuse those)."""
+    """(file, name in the archive) of the folder's regular files in a fixed order; no litter, no symlinks."""
     found = []
     for directory, subdirs, names in os.walk(folder):
         subdirs.sort()
@@ -57,8 +56,8 @@ def folder_files(folder: Path) -> list[tuple[Path, str]]:
 
 
 def tar_stream(files: list[tuple[Path, str]]) -> Iterator[bytes]:
-    """An uncompressed tar of the files (images do not compress), made as it is sent. Times and owners are fixed,
-    so the same folder gives the same bytes, and the server answers with the dataset it already has."""
+    """An uncompressed tar of the files (images do not compress), made as it is sent."""
+    # Times and modes are fixed: the same folder gives the same bytes, so the server answers with its dataset.
     sink = _Sink()
     with tarfile.open(fileobj=sink, mode="w|", format=tarfile.PAX_FORMAT) as archive:
         for path, name in files:
@@ -77,8 +76,7 @@ def _file_stream(path: Path) -> Iterator[bytes]:
 
 
 def upload(api: Api, folders: list[tuple[str, Path]] | Path, *, name: str | None) -> dict:
-    """POST an archive file as it is, or folders (each under its prefix: "" or "train/", "val/") as a tar made
-    on the fly, with a progress bar; the dataset the server made (or already had for these bytes)."""
+    """POST an archive as it is, or folders (each under a prefix: "", "train/", "val/") as a tar made on the fly."""
     if isinstance(folders, Path):
         total, chunks = folders.stat().st_size, _file_stream(folders)
         content_type = "application/zip" if folders.suffix.lower() == ".zip" else "application/x-tar"

@@ -48,8 +48,8 @@ def inspect_image(path: Path, *, max_pixels: int) -> ImageInfo | str:
 
 
 def default_image_size(infos: list[ImageInfo]) -> int:
-    """The median of the images' shorter sides, within [MIN_DEFAULT_SIZE, MAX_DEFAULT_SIZE]: 32 px images train at
-    32 px (upscaling them to 128 cost 16x the compute for nothing), photos at 224."""
+    """The median of the images' shorter sides, within [MIN_DEFAULT_SIZE, MAX_DEFAULT_SIZE]."""
+    # 32 px images train at 32 px (upscaling them to 128 costs 16x the compute for nothing), photos at 224.
     if not infos:
         return MAX_DEFAULT_SIZE
     median = statistics.median_low(min(info.width, info.height) for info in infos)

@@ -58,8 +58,7 @@ def import_heartbeat(session: Session, *, dataset_id: str, status: DatasetStatus
 
 def finish_import(session: Session, *, dataset_id: str, status: DatasetStatus, summary: dict[str, Any],
                   sha256: str | None = None, size: int | None = None) -> list[str] | None:
-    """End an import as ready or invalid and settle the jobs waiting for it: ids to dispatch, or None if the
-    import was already ended (by the reconciler)."""
+    """End an import as ready or invalid, settling its waiting jobs: ids to dispatch; None if it had ended."""
     done = session.execute(update(Dataset).where(Dataset.id == dataset_id, Dataset.status.in_(list(PENDING)))
                            .values(status=status, summary=summary, sha256=sha256, bytes=size,
                                    finished_at=utcnow(), heartbeat_at=None))
@@ -69,8 +68,7 @@ def finish_import(session: Session, *, dataset_id: str, status: DatasetStatus, s
 
 
 def settle_waiting_jobs(session: Session, *, dataset_id: str) -> list[str]:
-    """Jobs that waited for this dataset: queued once it is ready (and their parent succeeded), failed with
-    `dataset_invalid` when it is invalid. Returns the ids to dispatch."""
+    """Queue the jobs waiting for this ready dataset (once their parent succeeded), or fail them if it is invalid."""
     dataset = session.get(Dataset, dataset_id, populate_existing=True)
     if dataset is None or dataset.status in PENDING:
         return []

@@ -25,8 +25,7 @@ def dataset_for_job(session: Session, *, dataset_id: str, loc: list[str | int]) 
 
 
 def attach_dataset(session: Session, *, dataset: dict[str, Any], loc: list[str | int]) -> tuple[str | None, bool]:
-    """For a job's normalised dataset spec: the uploaded dataset's id (None for CIFAR and folders) and whether it
-    is ready; a ready one's default image_size is filled in from its images."""
+    """(The uploaded dataset's id or None, whether it is ready) for a job's dataset spec; fills in image_size."""
     if not dataset.get("id"):
         return None, True
     row = dataset_for_job(session, dataset_id=dataset["id"], loc=[*loc, "id"])

@@ -38,8 +38,7 @@ class TrainingData:
 
 def load_dataset(dataset: DatasetSpec, *, data_dir: Path, allow_downloads: bool, seed: int,
                  artifact_dir: Path | None = None) -> LabelledDataset:
-    """The spec's dataset from `data_dir` (downloaded if allowed) or, uploaded, from the artifact store, with its
-    train/val limits applied."""
+    """The spec's dataset (from data_dir, downloaded if allowed, or uploaded) with its train/val limits applied."""
     if dataset.id is not None:
         if artifact_dir is None:
             raise TrainingError("dataset_missing", f"dataset {dataset.id} is uploaded, and no artifact store is set")
@@ -121,8 +120,7 @@ def build_data(spec: JobSpec, *, data_dir: Path, allow_downloads: bool,
 
 
 def default_preprocess(spec: DatasetSpec, dataset: LabelledDataset) -> Preprocess:
-    """Image size and normalisation: CIFAR's native 32 px and statistics; for folders and uploads, the images'
-    median side (app/datasets/images.py) and ImageNet's statistics."""
+    """Image size and normalisation: CIFAR's 32 px and statistics, or the images' median side and ImageNet's."""
     if dataset.default_image_size is not None:
         return Preprocess(spec.image_size or dataset.default_image_size, IMAGENET_MEAN, IMAGENET_STD)
     return Preprocess(spec.image_size or dataset.native_image_size or 32, CIFAR_MEAN, CIFAR_STD)
