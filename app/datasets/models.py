@@ -9,7 +9,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, UTCDateTime
 
-
 DATASET_ID = re.compile(r"[0-9a-f]{32}")  # uuid4().hex
 
 
