@@ -8,7 +8,6 @@ Errors name paths relative to the data directory, as the spec does.
 from pathlib import Path
 
 import numpy as np
-
 from PIL import Image
 
 from app.datasets.images import IMAGE_EXTENSIONS, ImageInfo, default_image_size

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from app.api.deps import DatasetDep, SessionDep, SettingsDep
 from app.api.routes.jobs import IdempotencyKeyHeader
-from app.core.db import get_read_engine
+from app.core.db import read_in_thread
 from app.core.errors import Invalid, NotFound, TooLarge
 from app.datasets import service
 from app.datasets.imports import start_import
@@ -81,15 +81,13 @@ def _url_body(raw: bytes) -> DatasetUrlIn:
 @router.get("/datasets", response_model=DatasetPage)
 async def list_datasets(limit: Annotated[int, Query(ge=1, le=200)] = 50, cursor: str | None = None) -> Response:
     """Datasets, newest first; pass next_cursor back as cursor for the next page."""
-    page = await run_in_threadpool(_dataset_page, limit=limit, cursor=cursor)
-    return Response(page, media_type="application/json")
+    return Response(await read_in_thread(_dataset_page, limit=limit, cursor=cursor), media_type="application/json")
 
 
-def _dataset_page(*, limit: int, cursor: str | None) -> bytes:
-    with Session(get_read_engine()) as session:
-        datasets, next_cursor = service.list_datasets(session, limit=limit, cursor=cursor)
-        page = DatasetPage(datasets=[dataset_out(dataset) for dataset in datasets], next_cursor=next_cursor)
-        return page.model_dump_json().encode()
+def _dataset_page(session: Session, *, limit: int, cursor: str | None) -> bytes:
+    datasets, next_cursor = service.list_datasets(session, limit=limit, cursor=cursor)
+    page = DatasetPage(datasets=[dataset_out(dataset) for dataset in datasets], next_cursor=next_cursor)
+    return page.model_dump_json().encode()
 
 
 @router.get("/datasets/{dataset_id}", response_model=DatasetOut)
