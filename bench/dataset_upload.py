@@ -40,10 +40,11 @@ import httpx
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import free_port, loadavg, machine, write_results  # noqa: E402
+# Run as a script, bench/ is on sys.path; importing common puts the repository there too, for app and tests.
+from common import loadavg, machine, write_results
 
-from app.core.embedded_redis import start_redis_server  # noqa: E402
+from app.core.embedded_redis import start_redis_server
+from tests.helpers import free_port
 
 DISTINCT_IMAGES = 32  # encoded once each, stored under many names: the API decodes every entry anyway
 
