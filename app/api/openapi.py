@@ -25,6 +25,12 @@ WITH_BODY: dict[int | str, dict[str, Any]] = {
     400: _error("The body could not be read as text"),
     413: _error("The body is over the limit (FLASHJOBS_MAX_REQUEST_BYTES)"),
 }
+DATASET_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _error("No dataset with this id")}
+DATASET_CONFLICT: dict[int | str, dict[str, Any]] = {409: _error("A job needs the dataset, it still imports, or the "
+                                                                 "Idempotency-Key was used with other bytes")}
+UPLOAD_REFUSED: dict[int | str, dict[str, Any]] = {
+    413: _error("The archive or what it unpacks to is over a limit (FLASHJOBS_MAX_UPLOAD_BYTES, ...)"),
+}
 CACHED: dict[int | str, dict[str, Any]] = {304: {"description": "Unchanged since the ETag in If-None-Match"}}
 SSE_STREAM: dict[int | str, dict[str, Any]] = {
     200: {"description": "Server-Sent Events: `epoch`, `progress` and a final `end` event",

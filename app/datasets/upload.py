@@ -1,7 +1,8 @@
 """Receive an archive from a request body, raw or as a multipart file field, straight to a file on disk.
 
 Never held whole in memory: chunks are buffered up to WRITE_BYTES and written (and hashed) in a worker thread.
-A body over the limit is a 413 as soon as it is known; a client that disconnects leaves no file.
+The body's size is bounded by app/api/body_limit.py (FLASHJOBS_MAX_UPLOAD_BYTES for this route), which fails
+the stream at the first chunk over it; that failure, like a client that disconnects, leaves no file.
 """
 
 import hashlib
@@ -14,7 +15,7 @@ from fastapi.concurrency import run_in_threadpool
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from app.core.errors import Invalid, TooLarge
+from app.core.errors import Invalid
 
 WRITE_BYTES = 1024 * 1024
 MAX_FIELD_BYTES = 1000  # the multipart `name` field
@@ -33,9 +34,8 @@ class ReceivedArchive:
 class _HashingFile:
     """Appends to `path`, hashing as it goes; writes happen off the event loop, a megabyte at a time."""
 
-    def __init__(self, path: Path, max_bytes: int) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self.max_bytes = max_bytes
         self.digest = hashlib.sha256()
         self.size = 0
         self.buffer = bytearray()
@@ -43,8 +43,6 @@ class _HashingFile:
 
     async def add(self, data: bytes) -> None:
         self.size += len(data)
-        if self.size > self.max_bytes:
-            raise TooLarge(f"the archive is over {self.max_bytes} bytes (FLASHJOBS_MAX_UPLOAD_BYTES)")
         self.buffer += data
         if len(self.buffer) >= WRITE_BYTES:
             await self.flush()
@@ -58,13 +56,10 @@ class _HashingFile:
         self.file.write(chunk)
 
 
-async def receive_archive(request: Request, *, path: Path, max_bytes: int) -> ReceivedArchive:
+async def receive_archive(request: Request, *, path: Path) -> ReceivedArchive:
     """Stream the request's archive into `path` (which must not exist); on any failure `path` is gone again."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
-        raise TooLarge(f"the body is {declared} bytes, over {max_bytes} (FLASHJOBS_MAX_UPLOAD_BYTES)")
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
-    out = _HashingFile(path, max_bytes)
+    out = _HashingFile(path)
     try:
         if content_type == b"multipart/form-data":
             name = await _receive_multipart(request.stream(), out, boundary=options.get(b"boundary", b""))
@@ -119,11 +114,7 @@ async def _receive_multipart(chunks: AsyncIterator[bytes], out: _HashingFile, *,
     parser = MultipartParser(boundary, {"on_header_field": on_header_field, "on_header_value": on_header_value,
                                         "on_header_end": on_header_end, "on_headers_finished": on_headers_finished,
                                         "on_part_data": on_part_data})
-    body_bytes = 0
     async for chunk in chunks:
-        body_bytes += len(chunk)
-        if body_bytes > out.max_bytes + MAX_FIELD_BYTES * 64:  # fields other than `file` and `name` are dropped
-            raise TooLarge(f"the body is over {out.max_bytes} bytes (FLASHJOBS_MAX_UPLOAD_BYTES)")
         parser.write(chunk)
         for data in pending:
             await out.add(data)

@@ -37,7 +37,7 @@ class DatasetSpec(StrictModel):
     the id of an uploaded one (POST /v1/datasets)."""
 
     name: Literal["cifar10", "cifar100", "folder"] | None = None
-    id: str | None = Field(None, max_length=32, description="An uploaded dataset (POST /v1/datasets)")
+    id: str | None = Field(None, min_length=1, max_length=32, description="An uploaded dataset (POST /v1/datasets)")
     train_folder: str | None = Field(None, max_length=1024)
     val_folder: str | None = Field(None, max_length=1024)
     train_limit: int | None = Field(None, ge=1, le=SQL_INT_MAX, description="Class-balanced subset of training")

@@ -151,6 +151,9 @@ def test_every_archive_limit_is_a_setting(client, service_env, settings_env):
     settings_env(max_upload_bytes=1000)
     response = _upload(client, zip_bytes(tree))
     assert response.status_code == 413 and "FLASHJOBS_MAX_UPLOAD_BYTES" in response.json()["detail"]
+    body = zip_bytes(tree)  # chunked, without a Content-Length: refused once the bytes pass the limit
+    response = _upload(client, (body[i:i + 500] for i in range(0, len(body), 500)))
+    assert response.status_code == 413 and "FLASHJOBS_MAX_UPLOAD_BYTES" in response.json()["detail"]
     assert _stored(service_env) == [] and client.get("/v1/datasets").json()["datasets"] == []
 
 
@@ -233,7 +236,7 @@ def test_bad_dataset_references_are_422_naming_the_field(client):
     assert invalid["status"] == "invalid"
     cases = [
         (_job("missing"), ["body", "dataset", "id"], "no dataset 'missing'"),
-        (_job("a\x00b"), ["body", "dataset", "id"], "no dataset"),
+        (_job("a\x00b"), ["body", "dataset", "id"], "control characters"),
         (_job(invalid["id"]), ["body", "dataset", "id"], "is invalid"),
         ({"kind": "train", "dataset": {"name": "cifar10", "id": invalid["id"]}}, ["body", "dataset"], "exactly one"),
         (_job(invalid["id"], train_folder="x"), ["body", "dataset"], "train_folder"),

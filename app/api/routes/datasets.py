@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from app.api.deps import DatasetDep, SessionDep, SettingsDep
+from app.api.openapi import DATASET_CONFLICT, DATASET_NOT_FOUND, UPLOAD_REFUSED
 from app.api.routes.jobs import IdempotencyKeyHeader
 from app.core.db import read_in_thread
 from app.core.errors import Invalid, NotFound, TooLarge
@@ -36,7 +37,7 @@ UPLOAD_BODY = {"required": True, "content": {
 
 
 @router.post("/datasets", status_code=201, response_model=DatasetOut, openapi_extra={"requestBody": UPLOAD_BODY},
-             responses={200: {"model": DatasetOut}, 202: {"model": DatasetOut}})
+             responses={200: {"model": DatasetOut}, 202: {"model": DatasetOut}, **UPLOAD_REFUSED, **DATASET_CONFLICT})
 async def create_dataset(request: Request, settings: SettingsDep, name: NameQuery = None,
                          idempotency_key: IdempotencyKeyHeader = None) -> JSONResponse:
     """Upload a zip or tar (gzip or not) of image folders, as the raw body or a multipart `file` field; the same
@@ -52,7 +53,7 @@ async def create_dataset(request: Request, settings: SettingsDep, name: NameQuer
         raise Invalid(["header", "content-type"], f"{content_type or 'no content type'}: send a zip or tar as "
                       f"{', '.join(RAW_TYPES[:3])}, ..., or a multipart/form-data `file` field")
     path = incoming_dir(settings.effective_artifact_dir) / f"{uuid.uuid4().hex}.upload"
-    received = await receive_archive(request, path=path, max_bytes=settings.max_upload_bytes)
+    received = await receive_archive(request, path=path)  # its size is bounded by app/api/body_limit.py
     try:
         status_code, content = await run_in_threadpool(keep_upload, received=received, name=name or received.name,
                                                        idempotency_key=idempotency_key, settings=settings)
@@ -90,13 +91,16 @@ def _dataset_page(session: Session, *, limit: int, cursor: str | None) -> bytes:
     return page.model_dump_json().encode()
 
 
-@router.get("/datasets/{dataset_id}", response_model=DatasetOut)
+@router.get("/datasets/{dataset_id}", response_model=DatasetOut, responses=DATASET_NOT_FOUND)
 def get_dataset(dataset: DatasetDep) -> DatasetOut:
     """Status, classes, images per class and split, image sizes, formats, and the files left out with why."""
     return dataset_out(dataset)
 
 
-@router.get("/datasets/{dataset_id}/samples", response_class=FileResponse)
+@router.get("/datasets/{dataset_id}/samples", response_class=FileResponse, responses={
+    200: {"description": "A PNG contact sheet", "content": {"image/png": {"schema": {"type": "string",
+                                                                                   "format": "binary"}}}},
+    **DATASET_NOT_FOUND})
 def dataset_samples(dataset: DatasetDep, settings: SettingsDep) -> FileResponse:
     """A contact sheet (PNG): a row of thumbnails per class, to see that the labels are what you think."""
     path = dataset_dir(settings.effective_artifact_dir, dataset.id) / SAMPLES
@@ -105,7 +109,7 @@ def dataset_samples(dataset: DatasetDep, settings: SettingsDep) -> FileResponse:
     return FileResponse(path, media_type="image/png")
 
 
-@router.delete("/datasets/{dataset_id}", status_code=204)
+@router.delete("/datasets/{dataset_id}", status_code=204, responses={**DATASET_NOT_FOUND, **DATASET_CONFLICT})
 def delete_dataset(dataset: DatasetDep, session: SessionDep, settings: SettingsDep) -> Response:
     """Delete the dataset and its files; 409 while a waiting, queued or running job uses it."""
     service.delete(session, dataset_id=dataset.id)
