@@ -2,12 +2,12 @@
 Redis, SQL), summarised, trained on, and used to finetune a CIFAR-10 backbone with `freeze`."""
 
 import io
-import os
 from pathlib import Path
 
 import httpx
 import pytest
 
+from app.jobs.status import FINAL
 from tests.datasets.archives import hymenoptera_tree, zip_bytes
 from tests.e2e.service_stack import ServiceStack, wait_for
 
@@ -15,26 +15,14 @@ pytestmark = pytest.mark.slow
 
 FAST_MODEL = {"backbone": "resnet18", "cifar_stem": False}  # the ImageNet stem: far cheaper on a CPU
 TRAINER = {"max_epochs": 1, "batch_size": 16, "optimizer": "adam", "learning_rate": 0.001, "num_workers": 0}
-FINAL = ("succeeded", "failed", "cancelled")
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'flashjobs.db'}"
-
-
-@pytest.fixture
-def stack(service_env: dict[str, str], tmp_path: Path):
+def stack(service_env: dict[str, str], start_stack) -> ServiceStack:
     from app.synthetic_data import write_cifar10
 
     write_cifar10(Path(service_env["FLASHJOBS_DATA_DIR"]), train_per_class=10, val_per_class=2)
-    env = {**service_env, "FLASHJOBS_REDIS_URL": os.environ["FLASHJOBS_REDIS_URL"], "FLASHJOBS_HEARTBEAT_S": "0.5"}
-    (tmp_path / "logs").mkdir()
-    service = ServiceStack(env, tmp_path / "logs")
-    service.start_api()
-    service.start_worker()
-    yield service
-    service.stop()
+    return start_stack(FLASHJOBS_HEARTBEAT_S="0.5")
 
 
 def _final(stack: ServiceStack, job_id: str) -> dict:

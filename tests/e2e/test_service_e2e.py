@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.jobs.status import FINAL
 from tests.e2e.service_stack import ServiceStack, training_pids, wait_for
 
 pytestmark = pytest.mark.slow
@@ -27,32 +28,18 @@ CIFAR10_TRAIN = {"kind": "train", "dataset": {"name": "cifar10"}, "model": FAST_
                  "trainer": {**TRAINER, "max_epochs": 3}}
 CIFAR100_FINETUNE = {"kind": "finetune", "dataset": {"name": "cifar100"}, "init_from": {"step": 0},
                      "finetune": {"strategy": "freeze"}, "trainer": {**TRAINER, "max_epochs": 2}}
-FINAL = ("succeeded", "failed", "cancelled")
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """End-to-end runs on SQLite, the embedded default (the API tests cover Postgres)."""
-    return f"sqlite:///{tmp_path / 'flashjobs.db'}"
-
-
-@pytest.fixture
-def stack(service_env: dict[str, str], tmp_path: Path):  # noqa: ANN201
+def stack(service_env: dict[str, str], start_stack) -> ServiceStack:
     from app.synthetic_data import write_cifar10, write_cifar100
 
     data_dir = Path(service_env["FLASHJOBS_DATA_DIR"])
     write_cifar10(data_dir, train_per_class=40, val_per_class=10)
     write_cifar100(data_dir, train_per_class=6, val_per_class=2)
-    env = {**service_env, "FLASHJOBS_REDIS_URL": os.environ["FLASHJOBS_REDIS_URL"],
-           "FLASHJOBS_HEARTBEAT_S": "0.5", "FLASHJOBS_HEARTBEAT_TIMEOUT_S": "8",
-           "FLASHJOBS_RECONCILE_IN_API": "true", "FLASHJOBS_RECONCILE_EVERY_S": "1",
-           "FLASHJOBS_PROGRESS_EVERY_S": "0.5"}
-    (tmp_path / "logs").mkdir()
-    service = ServiceStack(env, tmp_path / "logs")
-    service.start_api()
-    service.start_worker()
-    yield service
-    service.stop()
+    return start_stack(FLASHJOBS_HEARTBEAT_S="0.5", FLASHJOBS_HEARTBEAT_TIMEOUT_S="8",
+                       FLASHJOBS_RECONCILE_IN_API="true", FLASHJOBS_RECONCILE_EVERY_S="1",
+                       FLASHJOBS_PROGRESS_EVERY_S="0.5")
 
 
 def _job(stack: ServiceStack, job_id: str) -> dict:
