@@ -8,7 +8,9 @@ DATA ?= cifar
 demo: $(VENV)/.installed  ## set up, start the embedded stack, run the CIFAR10 -> CIFAR100 chain
 	$(BIN)/flashjobs demo --data $(DATA)
 
-test: $(VENV)/.installed  ## set up and run the whole test suite
+test: $(VENV)/.installed  ## set up, lint, check the format and run the whole test suite
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
 
 up: $(VENV)/.installed  ## set up and run the service (API, worker, Redis) in the foreground

@@ -48,8 +48,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app() -> FastAPI:
-    app = FastAPI(title="flashjobs", version="0.1.0", lifespan=lifespan,
-                  description="Training and finetune jobs for Lightning Flash image classifiers.")
+    app = FastAPI(
+        title="flashjobs",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Training and finetune jobs for Lightning Flash image classifiers.",
+    )
     for router in (health.router, jobs.router, metrics.router, artifacts.router, datasets.router):
         app.include_router(router)
     app.add_middleware(BodyLimit, settings=get_settings)

@@ -24,8 +24,18 @@ CIFAR10_TRAIN_BATCHES = 5
 NOTICE_FILE = "SYNTHETIC.txt"
 
 COLOURS = ("red", "orange", "yellow", "lime", "green", "teal", "cyan", "blue", "purple", "magenta")
-PATTERNS = ("hstripes", "vstripes", "diagonal", "antidiagonal", "checks", "rings", "blob", "hgradient",
-            "vgradient", "grid")
+PATTERNS = (
+    "hstripes",
+    "vstripes",
+    "diagonal",
+    "antidiagonal",
+    "checks",
+    "rings",
+    "blob",
+    "hgradient",
+    "vgradient",
+    "grid",
+)
 CIFAR10_CLASSES = [f"synthetic-{PATTERNS[i]}-mostly-{COLOURS[i]}" for i in range(len(PATTERNS))]
 CIFAR100_CLASSES = [f"synthetic-{COLOURS[c]}-{PATTERNS[p]}" for p in range(len(PATTERNS)) for c in range(len(COLOURS))]
 CIFAR100_COARSE_CLASSES = [f"synthetic-group-{g:02d}" for g in range(20)]  # like the real set: 5 fine classes each
@@ -56,8 +66,9 @@ def _colour(index: int) -> np.ndarray:
     return np.array(colorsys.hsv_to_rgb(index / len(COLOURS), 0.85, 0.9), dtype=np.float32)
 
 
-def _images(rng: np.random.Generator, n: int, *, colour: int, pattern: int, colour_matches: float = 1.0,
-            size: int = SIZE) -> np.ndarray:
+def _images(
+    rng: np.random.Generator, n: int, *, colour: int, pattern: int, colour_matches: float = 1.0, size: int = SIZE
+) -> np.ndarray:
     """n images of one class, uint8 n x 3 x size x size: its pattern, in its colour with probability
     `colour_matches` (otherwise a random one)."""
     texture = _pattern(PATTERNS[pattern], rng, n, size)[:, None]  # n x 1 x size x size
@@ -72,12 +83,14 @@ def _images(rng: np.random.Generator, n: int, *, colour: int, pattern: int, colo
     return (np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)
 
 
-def _split(rng: np.random.Generator, classes: list[tuple[int, int]], per_class: int,
-           colour_matches: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+def _split(
+    rng: np.random.Generator, classes: list[tuple[int, int]], per_class: int, colour_matches: float = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
     """CIFAR rows (uint8 N x 3072, all R, then G, then B) and labels of every class (label = position in
     `classes`), shuffled as the real files are."""
-    data = np.concatenate([_images(rng, per_class, colour=c, pattern=p, colour_matches=colour_matches)
-                           for c, p in classes]).reshape(len(classes) * per_class, -1)
+    data = np.concatenate(
+        [_images(rng, per_class, colour=c, pattern=p, colour_matches=colour_matches) for c, p in classes]
+    ).reshape(len(classes) * per_class, -1)
     labels = np.repeat(np.arange(len(classes)), per_class)
     order = rng.permutation(len(labels))
     return data[order], labels[order]
@@ -88,10 +101,15 @@ def _dump(path: Path, content: dict) -> None:
         pickle.dump(content, f, protocol=2)  # the protocol of the official files
 
 
-def _batch(data: np.ndarray, labels: np.ndarray, label_keys: dict[str, list[int]], batch_label: str,
-           start: int) -> dict:
-    return {"batch_label": batch_label, **label_keys, "data": data,
-            "filenames": [f"synthetic_{start + i:06d}.png" for i in range(len(labels))]}
+def _batch(
+    data: np.ndarray, labels: np.ndarray, label_keys: dict[str, list[int]], batch_label: str, start: int
+) -> dict:
+    return {
+        "batch_label": batch_label,
+        **label_keys,
+        "data": data,
+        "filenames": [f"synthetic_{start + i:06d}.png" for i in range(len(labels))],
+    }
 
 
 def _replace_folder(root: Path, name: str, write: Callable[[Path], None]) -> Path:
@@ -103,15 +121,17 @@ def _replace_folder(root: Path, name: str, write: Callable[[Path], None]) -> Pat
     write(staging)
     (staging / NOTICE_FILE).write_text(
         "SYNTHETIC DATA written by flashjobs (app/synthetic_data.py): coloured patterns in the CIFAR file layout.\n"
-        "Not the real CIFAR images; accuracies measured on it say nothing about CIFAR.\n")
+        "Not the real CIFAR images; accuracies measured on it say nothing about CIFAR.\n"
+    )
     if final.exists():
         shutil.rmtree(final)
     os.replace(staging, final)
     return final
 
 
-def write_cifar10(root: Path, *, train_per_class: int, val_per_class: int, seed: int = 0,
-                  colour_matches: float = 0.5) -> Path:
+def write_cifar10(
+    root: Path, *, train_per_class: int, val_per_class: int, seed: int = 0, colour_matches: float = 0.5
+) -> Path:
     """Write root/cifar-10-batches-py/ (data_batch_1..5, test_batch, batches.meta) with synthetic images.
 
     Class i is pattern i, drawn in colour i with probability `colour_matches`: at 1 the colour alone tells
@@ -122,16 +142,35 @@ def write_cifar10(root: Path, *, train_per_class: int, val_per_class: int, seed:
 
     def write(folder: Path) -> None:
         data, labels = _split(rng, classes, train_per_class, colour_matches)
-        for i, (chunk, chunk_labels) in enumerate(zip(np.array_split(data, CIFAR10_TRAIN_BATCHES),
-                                                      np.array_split(labels, CIFAR10_TRAIN_BATCHES)), start=1):
-            _dump(folder / f"data_batch_{i}", _batch(chunk, chunk_labels, {"labels": chunk_labels.tolist()},
-                                                     f"synthetic training batch {i} of {CIFAR10_TRAIN_BATCHES}",
-                                                     start=(i - 1) * len(chunk)))
+        for i, (chunk, chunk_labels) in enumerate(
+            zip(
+                np.array_split(data, CIFAR10_TRAIN_BATCHES), np.array_split(labels, CIFAR10_TRAIN_BATCHES), strict=True
+            ),
+            start=1,
+        ):
+            _dump(
+                folder / f"data_batch_{i}",
+                _batch(
+                    chunk,
+                    chunk_labels,
+                    {"labels": chunk_labels.tolist()},
+                    f"synthetic training batch {i} of {CIFAR10_TRAIN_BATCHES}",
+                    start=(i - 1) * len(chunk),
+                ),
+            )
         val, val_labels = _split(rng, classes, val_per_class, colour_matches)
-        _dump(folder / "test_batch", _batch(val, val_labels, {"labels": val_labels.tolist()},
-                                            "synthetic testing batch 1 of 1", start=0))
-        _dump(folder / "batches.meta", {"num_cases_per_batch": int(np.ceil(len(labels) / CIFAR10_TRAIN_BATCHES)),
-                                        "label_names": CIFAR10_CLASSES, "num_vis": 3 * SIZE * SIZE})
+        _dump(
+            folder / "test_batch",
+            _batch(val, val_labels, {"labels": val_labels.tolist()}, "synthetic testing batch 1 of 1", start=0),
+        )
+        _dump(
+            folder / "batches.meta",
+            {
+                "num_cases_per_batch": int(np.ceil(len(labels) / CIFAR10_TRAIN_BATCHES)),
+                "label_names": CIFAR10_CLASSES,
+                "num_vis": 3 * SIZE * SIZE,
+            },
+        )
 
     return _replace_folder(root, CIFAR10_FOLDER, write)
 
@@ -148,8 +187,9 @@ def write_cifar100(root: Path, *, train_per_class: int, val_per_class: int, seed
         data, labels = _split(rng, classes, train_per_class)
         _dump(folder / "train", _batch(data, labels, labels_of(labels), "synthetic training batch 1 of 1", start=0))
         val, val_labels = _split(rng, classes, val_per_class)
-        _dump(folder / "test", _batch(val, val_labels, labels_of(val_labels), "synthetic testing batch 1 of 1",
-                                      start=0))
+        _dump(
+            folder / "test", _batch(val, val_labels, labels_of(val_labels), "synthetic testing batch 1 of 1", start=0)
+        )
         _dump(folder / "meta", {"fine_label_names": CIFAR100_CLASSES, "coarse_label_names": CIFAR100_COARSE_CLASSES})
 
     return _replace_folder(root, CIFAR100_FOLDER, write)

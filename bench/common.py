@@ -61,10 +61,15 @@ def machine() -> dict[str, Any]:
         "date_utc": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     try:  # which code was measured (the app under test, and these scripts)
-        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, timeout=5).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "app", "migrations"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "app", "migrations"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
         info["git_commit"] = head + (" (app/ or migrations/ modified)" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         pass
@@ -88,8 +93,12 @@ def machine() -> dict[str, Any]:
 def _nvidia_smi(fields: str) -> list[str] | None:
     """One CSV line per GPU from nvidia-smi, or None where there is no NVIDIA GPU (or no nvidia-smi)."""
     try:
-        out = subprocess.run(["nvidia-smi", f"--query-gpu={fields}", "--format=csv,noheader,nounits"],
-                             capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["nvidia-smi", f"--query-gpu={fields}", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return [line.strip() for line in out.stdout.splitlines() if line.strip()] if out.returncode == 0 else None
@@ -110,8 +119,16 @@ class GpuSampler:
     def __enter__(self) -> GpuSampler:
         if _nvidia_smi("index") is not None:
             self._process = subprocess.Popen(
-                ["nvidia-smi", "--id=0", "--query-gpu=utilization.gpu,memory.used", "--format=csv,noheader,nounits",
-                 f"--loop-ms={self.interval_ms}"], stdout=subprocess.PIPE, text=True)
+                [
+                    "nvidia-smi",
+                    "--id=0",
+                    "--query-gpu=utilization.gpu,memory.used",
+                    "--format=csv,noheader,nounits",
+                    f"--loop-ms={self.interval_ms}",
+                ],
+                stdout=subprocess.PIPE,
+                text=True,
+            )
         return self
 
     def __exit__(self, *_exc: object) -> None:
@@ -131,9 +148,12 @@ class GpuSampler:
         if not self.samples:
             return None
         utilisation = [u for u, _ in self.samples]
-        return {"samples": len(utilisation), "utilisation_mean_pct": round(statistics.fmean(utilisation), 1),
-                "utilisation_median_pct": statistics.median(utilisation),
-                "memory_peak_mib": max(m for _, m in self.samples)}
+        return {
+            "samples": len(utilisation),
+            "utilisation_mean_pct": round(statistics.fmean(utilisation), 1),
+            "utilisation_median_pct": statistics.median(utilisation),
+            "memory_peak_mib": max(m for _, m in self.samples),
+        }
 
 
 def reachable_backends(spec: str) -> list[str]:
@@ -145,7 +165,7 @@ def reachable_backends(spec: str) -> list[str]:
     return backends
 
 
-class postgres_sessions_counter:  # noqa: N801 - used like a function
+class postgres_sessions_counter:  # used like a function
     """Calling it gives how many connections the database `name` has accepted so far (pg_stat_database.sessions,
     Postgres 14+): the difference over a run is how many connections the app opened during it."""
 

@@ -38,10 +38,10 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from PIL import Image
 
 # Run as a script, bench/ is on sys.path; importing common puts the repository there too, for app and tests.
 from common import loadavg, machine, write_results
+from PIL import Image
 
 from app.core.embedded_redis import start_redis_server
 from tests.helpers import free_port
@@ -58,7 +58,8 @@ def photo_jpeg(seed: int, size: tuple[int, int] = (640, 480)) -> bytes:
     waves = np.sin(x * rng.uniform(3, 12) + y * rng.uniform(3, 12) + rng.uniform(0, 6, 3)) * 100 + 128
     out = io.BytesIO()
     Image.fromarray(np.clip(waves + rng.normal(0, 8, (height, width, 3)), 0, 255).astype(np.uint8)).save(
-        out, "JPEG", quality=90)
+        out, "JPEG", quality=90
+    )
     return out.getvalue()
 
 
@@ -91,12 +92,22 @@ def cpu_s(pid: int) -> float:
 
 def start_api(root: Path, redis_port: int) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {**os.environ, "FLASHJOBS_STATE_DIR": str(root / "state"), "FLASHJOBS_ARTIFACT_DIR": str(root / "artifacts"),
-           "FLASHJOBS_DATABASE_URL": f"sqlite:///{root / 'flashjobs.db'}", "FLASHJOBS_RECONCILE_IN_API": "false",
-           "FLASHJOBS_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "PYTHONPATH": str(Path(__file__).parents[1])}
+    env = {
+        **os.environ,
+        "FLASHJOBS_STATE_DIR": str(root / "state"),
+        "FLASHJOBS_ARTIFACT_DIR": str(root / "artifacts"),
+        "FLASHJOBS_DATABASE_URL": f"sqlite:///{root / 'flashjobs.db'}",
+        "FLASHJOBS_RECONCILE_IN_API": "false",
+        "FLASHJOBS_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "PYTHONPATH": str(Path(__file__).parents[1]),
+    }
     log = (root / "api.log").open("ab")
-    api = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--log-level",
-                            "warning"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    api = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--log-level", "warning"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -117,8 +128,9 @@ def upload(url: str, archive: Path) -> tuple[float, httpx.Response]:
                 yield chunk
 
     started = time.perf_counter()
-    response = httpx.post(f"{url}/v1/datasets", content=chunks(), headers={"Content-Type": "application/zip"},
-                          timeout=3600)
+    response = httpx.post(
+        f"{url}/v1/datasets", content=chunks(), headers={"Content-Type": "application/zip"}, timeout=3600
+    )
     return time.perf_counter() - started, response
 
 
@@ -164,13 +176,20 @@ def main() -> None:
     result = {
         "machine": machine(),
         "loadavg_after": loadavg(),
-        "archive": {"megabytes": round(size / 2**20, 1), "images": images, "image": "640x480 JPEG q90",
-                    "validated_images": dataset["images"]},
+        "archive": {
+            "megabytes": round(size / 2**20, 1),
+            "images": images,
+            "image": "640x480 JPEG q90",
+            "validated_images": dataset["images"],
+        },
         "copy_s": round(copy_s, 3),
         "upload_validate_s": round(upload_s, 3),
         "upload_again_s": round(again_s, 3),
-        "throughput_mb_s": {"copy": round(size / 2**20 / copy_s, 1), "upload": round(size / 2**20 / upload_s, 1),
-                            "again": round(size / 2**20 / again_s, 1)},
+        "throughput_mb_s": {
+            "copy": round(size / 2**20 / copy_s, 1),
+            "upload": round(size / 2**20 / upload_s, 1),
+            "again": round(size / 2**20 / again_s, 1),
+        },
         "ratio_upload_vs_copy": round(copy_s / upload_s, 3),
         "ratio_again_vs_copy": round(copy_s / again_s, 3),
         "images_per_s": round(images / upload_s, 1),

@@ -25,18 +25,26 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import GpuSampler, loadavg, machine, write_results  # noqa: E402
+from common import GpuSampler, loadavg, machine, write_results
 
-from app.jobs.schemas import JobSpec  # noqa: E402
-from app.synthetic_data import write_cifar10  # noqa: E402
+from app.jobs.schemas import JobSpec
+from app.synthetic_data import write_cifar10
 
 
 def _spec(cifar_stem: bool, num_workers: int, batch_size: int) -> JobSpec:
-    return JobSpec.model_validate({
-        "kind": "train", "dataset": {"name": "cifar10"},
-        "model": {"backbone": "resnet18", "cifar_stem": cifar_stem},
-        "trainer": {"batch_size": batch_size, "num_workers": num_workers, "optimizer": "sgd", "learning_rate": 0.05},
-    })
+    return JobSpec.model_validate(
+        {
+            "kind": "train",
+            "dataset": {"name": "cifar10"},
+            "model": {"backbone": "resnet18", "cifar_stem": cifar_stem},
+            "trainer": {
+                "batch_size": batch_size,
+                "num_workers": num_workers,
+                "optimizer": "sgd",
+                "learning_rate": 0.05,
+            },
+        }
+    )
 
 
 def _measure(step, batches, steps: int, sync) -> float:
@@ -62,8 +70,11 @@ def run_case(data_dir: Path, *, cifar_stem: bool, num_workers: int, batch_size: 
     import torch
     import torch.nn.functional as F
 
-    from worker.training.data import build_data  # first: it applies worker.training.compat before flash loads
+    from worker.training.data import build_data
     from worker.training.model import build_classifier
+
+    # isort: split
+    # after worker.training, whose Flash shims must apply before flash loads
     from flash.core.data.io.input_transform import create_device_input_transform_processor
     from flash.core.utilities.stages import RunningStage
 
@@ -77,8 +88,10 @@ def run_case(data_dir: Path, *, cifar_stem: bool, num_workers: int, batch_size: 
     on_device = create_device_input_transform_processor(RunningStage.TRAINING, data.datamodule.input_transform)
 
     def to_device(batch: dict) -> dict:
-        batch = {"input": batch["input"].to(device, non_blocking=True),
-                 "target": batch["target"].to(device, non_blocking=True)}
+        batch = {
+            "input": batch["input"].to(device, non_blocking=True),
+            "target": batch["target"].to(device, non_blocking=True),
+        }
         return on_device(batch)
 
     def step(batch: dict) -> None:
@@ -92,7 +105,9 @@ def run_case(data_dir: Path, *, cifar_stem: bool, num_workers: int, batch_size: 
 
     loader = data.datamodule.train_dataloader()
     # Kept on the device, already transformed: the baseline is the model step alone.
-    cached = [to_device(b) for b, _ in zip(_forever(loader), range(steps + 2))]
+    cached = [
+        to_device(b) for b, _ in zip(_forever(loader), range(steps + 2), strict=False)
+    ]  # the first steps + 2 batches
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     rates: dict[str, list[float]] = {"baseline": [], "real": []}
     gpu: dict[str, list] = {"baseline": [], "real": []}
@@ -104,17 +119,27 @@ def run_case(data_dir: Path, *, cifar_stem: bool, num_workers: int, batch_size: 
             rates["real"].append(_measure(real_step, _forever(loader), steps, sync))
         gpu["real"].append(sampler.summary())
     best = {k: max(v) for k, v in rates.items()}  # best of two: the least disturbed by the machine's other load
-    return {"cifar_stem": cifar_stem, "num_workers": num_workers, "batch_size": batch_size, "steps": steps,
-            "device": str(device), "baseline_images_per_s": round(best["baseline"], 1),
-            "real_images_per_s": round(best["real"], 1), "ratio": round(best["real"] / best["baseline"], 3),
-            "all_runs": rates, "gpu": gpu if device.type == "cuda" else None}
+    return {
+        "cifar_stem": cifar_stem,
+        "num_workers": num_workers,
+        "batch_size": batch_size,
+        "steps": steps,
+        "device": str(device),
+        "baseline_images_per_s": round(best["baseline"], 1),
+        "real_images_per_s": round(best["real"], 1),
+        "ratio": round(best["real"] / best["baseline"], 3),
+        "all_runs": rates,
+        "gpu": gpu if device.type == "cuda" else None,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, help="timed steps per run (default: 30 on CPU, 300 on a GPU)")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--workers", default=None, help="DataLoader workers to try (default: 0,2 on CPU, 0,4,8 on a GPU)")
+    parser.add_argument(
+        "--workers", default=None, help="DataLoader workers to try (default: 0,2 on CPU, 0,4,8 on a GPU)"
+    )
     parser.add_argument("--output", default="input_pipeline", help="bench/results/<output>.json")
     args = parser.parse_args()
     import torch
@@ -132,15 +157,27 @@ def main() -> None:
             for num_workers in worker_counts:
                 # On a CPU the CIFAR stem is 15x slower per step: fewer steps keep the run to minutes.
                 steps = args.steps if (on_gpu or not cifar_stem) else max(4, args.steps // 6)
-                case = run_case(data_dir, cifar_stem=cifar_stem, num_workers=num_workers,
-                                batch_size=args.batch_size, steps=steps)
-                print(f"cifar_stem={cifar_stem!s:5} workers={num_workers}: real {case['real_images_per_s']:7.1f} "
-                      f"img/s, pre-collated {case['baseline_images_per_s']:7.1f} img/s, ratio {case['ratio']:.3f}")
+                case = run_case(
+                    data_dir, cifar_stem=cifar_stem, num_workers=num_workers, batch_size=args.batch_size, steps=steps
+                )
+                print(
+                    f"cifar_stem={cifar_stem!s:5} workers={num_workers}: real {case['real_images_per_s']:7.1f} "
+                    f"img/s, pre-collated {case['baseline_images_per_s']:7.1f} img/s, ratio {case['ratio']:.3f}"
+                )
                 results.append(case)
     device = "cuda" if on_gpu else "cpu"
-    path = write_results(args.output, {"machine": machine(), "device": device, "torch_threads":
-                                            torch.get_num_threads(), "loadavg_start": start_load,
-                                            "loadavg_end": loadavg(), "target_ratio": 0.9, "results": results})
+    path = write_results(
+        args.output,
+        {
+            "machine": machine(),
+            "device": device,
+            "torch_threads": torch.get_num_threads(),
+            "loadavg_start": start_load,
+            "loadavg_end": loadavg(),
+            "target_ratio": 0.9,
+            "results": results,
+        },
+    )
     print(f"wrote {path}")
 
 

@@ -32,12 +32,15 @@ import httpx
 from app.jobs.status import JobStatus
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import loadavg, machine, summarize_ms, write_results  # noqa: E402
-from service import running_service, wait_final  # noqa: E402
+from common import loadavg, machine, summarize_ms, write_results
+from service import running_service, wait_final
 
-TINY = {"kind": "train", "dataset": {"name": "cifar10", "train_limit": 40, "val_limit": 20},
-        "model": {"backbone": "resnet18", "cifar_stem": False},
-        "trainer": {"batch_size": 20, "learning_rate": 0.05, "num_workers": 0}}
+TINY = {
+    "kind": "train",
+    "dataset": {"name": "cifar10", "train_limit": 40, "val_limit": 20},
+    "model": {"backbone": "resnet18", "cifar_stem": False},
+    "trainer": {"batch_size": 20, "learning_rate": 0.05, "num_workers": 0},
+}
 
 
 def first_progress(api_url: str, job_id: str, seen: dict) -> None:
@@ -52,8 +55,9 @@ def submit_to_first_step(api_url: str, jobs: int) -> dict:
     claimed, first_step = [], []
     for _ in range(jobs):
         start = time.time()
-        job = httpx.post(f"{api_url}/v1/jobs", json={**TINY, "trainer": {**TINY["trainer"], "max_epochs": 1}},
-                         timeout=30).json()
+        job = httpx.post(
+            f"{api_url}/v1/jobs", json={**TINY, "trainer": {**TINY["trainer"], "max_epochs": 1}}, timeout=30
+        ).json()
         seen: dict = {}
         reader = threading.Thread(target=first_progress, args=(api_url, job["id"], seen))
         reader.start()
@@ -70,8 +74,11 @@ def watch_polling(api_url: str, job_id: str, epochs: int, poll_s: float, seen: d
         deadline = time.monotonic() + 1800
         while next_epoch < epochs and time.monotonic() < deadline:
             headers = {"If-None-Match": etag} if etag else {}
-            response = client.get(f"/v1/jobs/{job_id}/metrics", params={"since_epoch": next_epoch,
-                                                                        "names": "val_accuracy"}, headers=headers)
+            response = client.get(
+                f"/v1/jobs/{job_id}/metrics",
+                params={"since_epoch": next_epoch, "names": "val_accuracy"},
+                headers=headers,
+            )
             now = time.time()
             if response.status_code == 200:
                 etag = response.headers["etag"]
@@ -98,12 +105,15 @@ def recorded_at(database: Path, job_id: str) -> dict[int, float]:
 
     engine = sa.create_engine(f"sqlite:///{database}")
     with engine.connect() as conn:
-        rows = conn.execute(sa.text("SELECT epoch, MIN(recorded_at) FROM metrics WHERE job_id = :j GROUP BY epoch"),
-                            {"j": job_id}).all()
+        rows = conn.execute(
+            sa.text("SELECT epoch, MIN(recorded_at) FROM metrics WHERE job_id = :j GROUP BY epoch"), {"j": job_id}
+        ).all()
     engine.dispose()
     # Stored as naive UTC (app.core.db.UTCDateTime).
-    return {epoch: datetime.fromisoformat(str(at)).replace(tzinfo=__import__("datetime").UTC).timestamp()
-            for epoch, at in rows}
+    return {
+        epoch: datetime.fromisoformat(str(at)).replace(tzinfo=__import__("datetime").UTC).timestamp()
+        for epoch, at in rows
+    }
 
 
 def epoch_visibility(api_url: str, database: Path, epochs: int, poll_ms: float) -> dict:
@@ -111,8 +121,10 @@ def epoch_visibility(api_url: str, database: Path, epochs: int, poll_ms: float) 
     job = httpx.post(f"{api_url}/v1/jobs", json=spec, timeout=30).json()
     polled: dict[int, float] = {}
     streamed: dict[int, float] = {}
-    watchers = [threading.Thread(target=watch_polling, args=(api_url, job["id"], epochs, poll_ms / 1000, polled)),
-                threading.Thread(target=watch_sse, args=(api_url, job["id"], streamed))]
+    watchers = [
+        threading.Thread(target=watch_polling, args=(api_url, job["id"], epochs, poll_ms / 1000, polled)),
+        threading.Thread(target=watch_sse, args=(api_url, job["id"], streamed)),
+    ]
     for watcher in watchers:
         watcher.start()
     final, _ = wait_final(api_url, job["id"])
@@ -121,7 +133,8 @@ def epoch_visibility(api_url: str, database: Path, epochs: int, poll_ms: float) 
     assert final["status"] == JobStatus.SUCCEEDED, final
     written = recorded_at(database, job["id"])
     return {
-        "epochs": epochs, "poll_interval_ms": poll_ms,
+        "epochs": epochs,
+        "poll_interval_ms": poll_ms,
         "get_metrics": summarize_ms([polled[e] - written[e] for e in written if e in polled]),
         "sse": summarize_ms([streamed[e] - written[e] for e in written if e in streamed]),
         "epochs_seen": {"polled": len(polled), "sse": len(streamed), "recorded": len(written)},
@@ -171,14 +184,25 @@ def main() -> None:
         with running_service(root / "service", root / "data", progress_every_s="0.5") as api_url:
             startup = submit_to_first_step(api_url, args.jobs)
             print("submit -> first step:", json.dumps(startup))
-            visibility = epoch_visibility(api_url, root / "service" / "state" / "flashjobs.db", args.epochs,
-                                          args.poll_ms)
+            visibility = epoch_visibility(
+                api_url, root / "service" / "state" / "flashjobs.db", args.epochs, args.poll_ms
+            )
             print("epoch end -> visible:", json.dumps(visibility))
     checkpoint = checkpoint_write_ms()
     print("checkpoint write:", json.dumps(checkpoint))
-    path = write_results("latency", {"machine": machine(), "loadavg_start": start_load, "loadavg_end": loadavg(),
-                                     "config": vars(args), "target_p99_ms": 100, "submit_to_first_step": startup,
-                                     "epoch_visibility": visibility, "checkpoint_write": checkpoint})
+    path = write_results(
+        "latency",
+        {
+            "machine": machine(),
+            "loadavg_start": start_load,
+            "loadavg_end": loadavg(),
+            "config": vars(args),
+            "target_p99_ms": 100,
+            "submit_to_first_step": startup,
+            "epoch_visibility": visibility,
+            "checkpoint_write": checkpoint,
+        },
+    )
     print(f"wrote {path}")
 
 

@@ -69,11 +69,21 @@ from typing import Any
 from app.jobs.status import JobStatus
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
+import common
+
 from tests.helpers import create_postgres_database, drop_postgres_database, free_port
 
-ENDPOINTS = ("healthz", "metrics", "metrics_304", "since_last", "metrics_many_running", "metrics_many_finished",
-             "job", "job_many_running", "jobs_list")
+ENDPOINTS = (
+    "healthz",
+    "metrics",
+    "metrics_304",
+    "since_last",
+    "metrics_many_running",
+    "metrics_many_finished",
+    "job",
+    "job_many_running",
+    "jobs_list",
+)
 OVERLOAD_HEALTHZ_TIMEOUT_S = 5.0
 
 WRK_SCRIPT = r"""
@@ -131,17 +141,34 @@ def seed(url: str, *, epochs: int, other_jobs: int) -> dict[str, Any]:
         target, others = ids[0], ids[1:]
         # The others: whole curves, bulk-inserted; half of them finished, half still running.
         now = utcnow()
-        finished, running = others[: len(others) // 2], others[len(others) // 2:]
+        finished, running = others[: len(others) // 2], others[len(others) // 2 :]
         with Session(engine) as session, session.begin():
-            rows = [{"job_id": job_id, "epoch": e, "split": s.split("_", 1)[0], "name": s.split("_", 1)[1],
-                     "value": rng.random(), "attempt": 1, "recorded_at": now - timedelta(seconds=epochs - e)}
-                    for job_id in others for e in range(epochs) for s in common.SERIES]
+            rows = [
+                {
+                    "job_id": job_id,
+                    "epoch": e,
+                    "split": s.split("_", 1)[0],
+                    "name": s.split("_", 1)[1],
+                    "value": rng.random(),
+                    "attempt": 1,
+                    "recorded_at": now - timedelta(seconds=epochs - e),
+                }
+                for job_id in others
+                for e in range(epochs)
+                for s in common.SERIES
+            ]
             session.execute(insert(Metric), rows)
             counts = dict(attempt=1, epochs_done=epochs, metric_rows=epochs * len(common.SERIES))
-            session.execute(Job.__table__.update().where(Job.id.in_(finished)).values(
-                status=JobStatus.SUCCEEDED, finished_at=now, **counts))
-            session.execute(Job.__table__.update().where(Job.id.in_(running)).values(
-                status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, owner="bench-worker", **counts))
+            session.execute(
+                Job.__table__.update()
+                .where(Job.id.in_(finished))
+                .values(status=JobStatus.SUCCEEDED, finished_at=now, **counts)
+            )
+            session.execute(
+                Job.__table__.update()
+                .where(Job.id.in_(running))
+                .values(status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, owner="bench-worker", **counts)
+            )
         # The target: claimed by a worker, every epoch recorded as the trainer records it.
         with Session(engine) as session, session.begin():
             assert service.claim(session, job_id=target, owner="bench-worker") is not None
@@ -151,9 +178,14 @@ def seed(url: str, *, epochs: int, other_jobs: int) -> dict[str, Any]:
                 assert record_epoch(session, job_id=target, attempt=1, epoch=epoch, values=values)
     finally:
         engine.dispose()
-    return {"job_id": target, "epochs": epochs, "series": len(common.SERIES), "other_jobs": other_jobs,
-            "metric_rows": (other_jobs + 1) * epochs * len(common.SERIES),
-            "seed_s": round(time.perf_counter() - started, 2)}
+    return {
+        "job_id": target,
+        "epochs": epochs,
+        "series": len(common.SERIES),
+        "other_jobs": other_jobs,
+        "metric_rows": (other_jobs + 1) * epochs * len(common.SERIES),
+        "seed_s": round(time.perf_counter() - started, 2),
+    }
 
 
 # ----------------------------------------------------------------------------------------------- the server
@@ -162,16 +194,31 @@ def seed(url: str, *, epochs: int, other_jobs: int) -> dict[str, Any]:
 @contextmanager
 def api_server(*, url: str, state_dir: Path, redis_url: str, log_path: Path):
     port = free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1",
-           "FLASHJOBS_DATABASE_URL": url, "FLASHJOBS_REDIS_URL": redis_url,
-           "FLASHJOBS_RECONCILE_IN_API": "false", "FLASHJOBS_STATE_DIR": str(state_dir),
-           "FLASHJOBS_ARTIFACT_DIR": str(state_dir / "artifacts"), "FLASHJOBS_DATA_DIR": str(state_dir / "data"),
-           "FLASHJOBS_ALLOW_DOWNLOADS": "false"}
-    cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1", "--port", str(port),
-           "--log-level", "warning"]
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "FLASHJOBS_DATABASE_URL": url,
+        "FLASHJOBS_REDIS_URL": redis_url,
+        "FLASHJOBS_RECONCILE_IN_API": "false",
+        "FLASHJOBS_STATE_DIR": str(state_dir),
+        "FLASHJOBS_ARTIFACT_DIR": str(state_dir / "artifacts"),
+        "FLASHJOBS_DATA_DIR": str(state_dir / "data"),
+        "FLASHJOBS_ALLOW_DOWNLOADS": "false",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "app.main:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+    ]
     log = log_path.open("ab")
-    proc = subprocess.Popen(cmd, cwd=common.REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    proc = subprocess.Popen(cmd, cwd=common.REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         from app.stack.commands import NotReady, exit_of, wait_ready
@@ -195,16 +242,27 @@ def api_server(*, url: str, state_dir: Path, redis_url: str, log_path: Path):
 # ----------------------------------------------------------------------------------------------- load generators
 
 
-def run_wrk(urls: list[str], *, clients: int, duration: float, headers: dict[str, str],
-            script: Path) -> dict[str, Any]:
+def run_wrk(urls: list[str], *, clients: int, duration: float, headers: dict[str, str], script: Path) -> dict[str, Any]:
     """wrk on one URL, or round-robin over several of the same server (BENCH_PATHS)."""
     from urllib.parse import urlsplit
 
     paths = [urlsplit(u).path + (f"?{urlsplit(u).query}" if urlsplit(u).query else "") for u in urls]
-    env = {**os.environ, "BENCH_IF_NONE_MATCH": headers.get("If-None-Match", ""),
-           "BENCH_PATHS": ",".join(paths) if len(paths) > 1 else ""}
-    cmd = ["wrk", "-t1", f"-c{clients}", f"-d{max(1, round(duration))}s", "--timeout", "10s", "-s", str(script),
-           urls[0]]
+    env = {
+        **os.environ,
+        "BENCH_IF_NONE_MATCH": headers.get("If-None-Match", ""),
+        "BENCH_PATHS": ",".join(paths) if len(paths) > 1 else "",
+    }
+    cmd = [
+        "wrk",
+        "-t1",
+        f"-c{clients}",
+        f"-d{max(1, round(duration))}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(script),
+        urls[0],
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=duration + 60)
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("WRKJSON ")), None)
     if line is None:
@@ -212,23 +270,43 @@ def run_wrk(urls: list[str], *, clients: int, duration: float, headers: dict[str
     raw = json.loads(line.removeprefix("WRKJSON "))
     seconds = raw["duration_us"] / 1e6
     lat = raw["latency_us"]
-    return {"requests": raw["requests"], "seconds": round(seconds, 3), "rps": round(raw["requests"] / seconds, 1),
-            "p50_ms": lat["p50"] / 1000, "p90_ms": lat["p90"] / 1000, "p99_ms": lat["p99"] / 1000,
-            "max_ms": lat["max"] / 1000, "errors": raw["errors"], "bytes": raw["bytes"]}
+    return {
+        "requests": raw["requests"],
+        "seconds": round(seconds, 3),
+        "rps": round(raw["requests"] / seconds, 1),
+        "p50_ms": lat["p50"] / 1000,
+        "p90_ms": lat["p90"] / 1000,
+        "p99_ms": lat["p99"] / 1000,
+        "max_ms": lat["max"] / 1000,
+        "errors": raw["errors"],
+        "bytes": raw["bytes"],
+    }
 
 
 def run_python_loadgen(urls: list[str], *, clients: int, duration: float, headers: dict[str, str]) -> dict[str, Any]:
     """The asyncio client, in its own process so that it never shares the server's interpreter."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), "_load", "--url", ",".join(urls), "--clients", str(clients),
-           "--duration", str(duration), "--headers", json.dumps(headers)]
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "_load",
+        "--url",
+        ",".join(urls),
+        "--clients",
+        str(clients),
+        "--duration",
+        str(duration),
+        "--headers",
+        json.dumps(headers),
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-3000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _python_load(urls: str, clients: int, duration: float, headers: dict[str, str],
-                 max_requests: int = 2_000_000) -> dict[str, Any]:
+def _python_load(
+    urls: str, clients: int, duration: float, headers: dict[str, str], max_requests: int = 2_000_000
+) -> dict[str, Any]:
     """N keep-alive HTTP/1.1 connections, each sending the next request when the last answer is read; several
     comma-separated URLs (of one server) are taken in turn."""
     import itertools
@@ -279,10 +357,17 @@ def _python_load(urls: str, clients: int, duration: float, headers: dict[str, st
 
     seconds = asyncio.run(main())
     lat = sorted(x * 1000 for x in latencies)
-    return {"requests": len(lat), "seconds": round(seconds, 3), "rps": round(len(lat) / seconds, 1),
-            "p50_ms": common.percentile(lat, 50), "p90_ms": common.percentile(lat, 90),
-            "p99_ms": common.percentile(lat, 99), "max_ms": lat[-1] if lat else float("nan"),
-            "errors": errors, "bytes": total_bytes}
+    return {
+        "requests": len(lat),
+        "seconds": round(seconds, 3),
+        "rps": round(len(lat) / seconds, 1),
+        "p50_ms": common.percentile(lat, 50),
+        "p90_ms": common.percentile(lat, 90),
+        "p99_ms": common.percentile(lat, 99),
+        "max_ms": lat[-1] if lat else float("nan"),
+        "errors": errors,
+        "bytes": total_bytes,
+    }
 
 
 # ----------------------------------------------------------------------------------------------- one run
@@ -299,6 +384,7 @@ def endpoint_requests(base: str, job_id: str) -> dict[str, tuple[list[str], dict
     series = first.json()["series"]
     last = max(point["epoch"] for points in series.values() for point in points)
     since = f"{metrics}?since_epoch={last}"
+
     # metrics_many_*: every request another job's whole curve, so no two concurrent polls can share a read: the
     # cost of a poll when every client watches a different job.
     def curves_of(status: JobStatus) -> list[str]:
@@ -376,7 +462,7 @@ class WriterProbe:
             with Session(self.engine) as session, session.begin():
                 assert heartbeat(session, job_id=self.job_id, attempt=1) is not None
             self.latencies.append(time.perf_counter() - t0)
-        except Exception:  # noqa: BLE001 - a locked database counts as a failed beat
+        except Exception:  # a locked database counts as a failed beat
             self.failures += 1
 
     def _run(self) -> None:
@@ -396,12 +482,23 @@ class WriterProbe:
         self._thread.join(timeout=60)
 
     def summary(self) -> dict[str, Any]:
-        return {**common.summarize_ms(self.latencies), "max_ms": round(max(self.latencies) * 1000, 2)
-                if self.latencies else None, "failures": self.failures}
+        return {
+            **common.summarize_ms(self.latencies),
+            "max_ms": round(max(self.latencies) * 1000, 2) if self.latencies else None,
+            "failures": self.failures,
+        }
 
 
-def measure_server(base: str, pid: int, job_id: str, *, url: str, args: argparse.Namespace,
-                   wrk_script: Path | None, pg_sessions: Any = None) -> dict[str, Any]:
+def measure_server(
+    base: str,
+    pid: int,
+    job_id: str,
+    *,
+    url: str,
+    args: argparse.Namespace,
+    wrk_script: Path | None,
+    pg_sessions: Any = None,
+) -> dict[str, Any]:
     """Rounds of the ENDPOINTS (each `duration` s): each ratio is taken against the
     /healthz slice of its own round, seconds earlier, and the median over rounds reported."""
     import statistics
@@ -459,10 +556,12 @@ def measure_server(base: str, pid: int, job_id: str, *, url: str, args: argparse
             "p99_ms": round(statistics.median(r["p99_ms"] for r in runs), 2),
             "p99_ms_worst_round": round(max(r["p99_ms"] for r in runs), 2),
             "server_cpu_ms_per_request": round(cpu / requests * 1000, 3) if requests else None,
-            "requests": requests, "seconds": round(seconds, 2),
+            "requests": requests,
+            "seconds": round(seconds, 2),
             "errors": {k: sum(r["errors"].get(k, 0) for r in runs) for k in runs[0]["errors"]},
             **({"pg_connections_opened": sum(r["pg_connections_opened"] for r in runs)} if pg_sessions else {}),
-            "expected_status": reqs[name][2], "body_bytes": sizes[name],
+            "expected_status": reqs[name][2],
+            "body_bytes": sizes[name],
             "rounds": runs,
         }
     base_cpu = results["healthz"]["server_cpu_ms_per_request"]
@@ -470,16 +569,20 @@ def measure_server(base: str, pid: int, job_id: str, *, url: str, args: argparse
         cpu = res["server_cpu_ms_per_request"]
         res["cpu_ratio_to_healthz"] = round(base_cpu / cpu, 3) if cpu else None
         opened = f"  pg connections opened {res['pg_connections_opened']}" if pg_sessions else ""
-        print(f"    {name:12s} {res['rps']:8.1f} req/s  ratio {res['ratio_to_healthz']:5.2f}  "
-              f"p50 {res['p50_ms']:8.2f} ms  p99 {res['p99_ms']:8.2f} ms  cpu {cpu} ms/req  "
-              f"errors {sum(res['errors'].values())}{opened}",
-              flush=True)
-    print(f"    trainer heartbeat (a write) every 100 ms during the metrics load: median "
-          f"{writer['under_metrics_load']['median_ms']:.1f} ms, p99 {writer['under_metrics_load']['p99_ms']:.1f} ms, "
-          f"max {writer['under_metrics_load']['max_ms']} ms, failed {writer['under_metrics_load']['failures']} "
-          f"(idle: median {writer['idle']['median_ms']:.2f} ms)", flush=True)
-    out: dict[str, Any] = {"baseline_rps": results["healthz"]["rps"], "endpoints": results,
-                           "writer_heartbeat": writer}
+        print(
+            f"    {name:12s} {res['rps']:8.1f} req/s  ratio {res['ratio_to_healthz']:5.2f}  "
+            f"p50 {res['p50_ms']:8.2f} ms  p99 {res['p99_ms']:8.2f} ms  cpu {cpu} ms/req  "
+            f"errors {sum(res['errors'].values())}{opened}",
+            flush=True,
+        )
+    print(
+        f"    trainer heartbeat (a write) every 100 ms during the metrics load: median "
+        f"{writer['under_metrics_load']['median_ms']:.1f} ms, p99 {writer['under_metrics_load']['p99_ms']:.1f} ms, "
+        f"max {writer['under_metrics_load']['max_ms']} ms, failed {writer['under_metrics_load']['failures']} "
+        f"(idle: median {writer['idle']['median_ms']:.2f} ms)",
+        flush=True,
+    )
+    out: dict[str, Any] = {"baseline_rps": results["healthz"]["rps"], "endpoints": results, "writer_heartbeat": writer}
     if args.overload_clients:
         # More clients than the 40 threadpool threads, on /metrics and on GET /v1/jobs/{id} (a JobDep route): does
         # the server keep answering? The last measurements on this server: a stalled one is stopped, not waited for.
@@ -496,9 +599,12 @@ def measure_server(base: str, pid: int, job_id: str, *, url: str, args: argparse
             res["healthz_after_status"] = code
             res["clients"] = args.overload_clients
             out[f"overload_{name}"] = res
-            print(f"    overload: {args.overload_clients} clients on {name} for {args.duration:g} s: {res['requests']} "
-                  f"answers ({res['rps']:.1f} req/s), socket errors {sum(res['errors'].values())}; a /healthz sent "
-                  f"right after: {code} after {res['healthz_after_s']:.2f} s", flush=True)
+            print(
+                f"    overload: {args.overload_clients} clients on {name} for {args.duration:g} s: {res['requests']} "
+                f"answers ({res['rps']:.1f} req/s), socket errors {sum(res['errors'].values())}; a /healthz sent "
+                f"right after: {code} after {res['healthz_after_s']:.2f} s",
+                flush=True,
+            )
     return out
 
 
@@ -526,10 +632,12 @@ def run_backend(backend: str, args: argparse.Namespace, wrk_script: Path | None,
         seeded = seed(url, epochs=args.epochs, other_jobs=args.other_jobs)
         out["seed"] = seeded
         print(f"[{backend}] {args.clients} clients, {args.duration:g} s per endpoint", flush=True)
-        with api_server(url=url, state_dir=tmp / f"state-{backend}", redis_url=redis_url,
-                        log_path=tmp / f"api-{backend}.log") as (base, pid):
-            out["server"] = measure_server(base, pid, seeded["job_id"], url=url, args=args, wrk_script=wrk_script,
-                                           pg_sessions=pg_sessions)
+        with api_server(
+            url=url, state_dir=tmp / f"state-{backend}", redis_url=redis_url, log_path=tmp / f"api-{backend}.log"
+        ) as (base, pid):
+            out["server"] = measure_server(
+                base, pid, seeded["job_id"], url=url, args=args, wrk_script=wrk_script, pg_sessions=pg_sessions
+            )
     return out
 
 
@@ -549,8 +657,12 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=2.0, help="seconds of load per endpoint and round")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of all the endpoints")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of load on each endpoint first")
-    parser.add_argument("--overload-clients", type=int, default=100,
-                        help="clients of a last run on /metrics, above the 40 threadpool threads (0: skip it)")
+    parser.add_argument(
+        "--overload-clients",
+        type=int,
+        default=100,
+        help="clients of a last run on /metrics, above the 40 threadpool threads (0: skip it)",
+    )
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--other-jobs", type=int, default=100)
     parser.add_argument("--loadgen", choices=("auto", "wrk", "python"), default="auto")
@@ -570,12 +682,19 @@ def main() -> None:
         "benchmark": "polling",
         "machine": common.machine(),
         "loadavg_start": common.loadavg(),
-        "config": {"clients": args.clients, "overload_clients": args.overload_clients, "duration_s": args.duration,
-                   "rounds": args.rounds, "warmup_s": args.warmup,
-                   "epochs": args.epochs, "series": len(common.SERIES), "other_jobs": args.other_jobs,
-                   "loadgen": "wrk -t1" if use_wrk else "python asyncio (separate process)",
-                   "server": "uvicorn app.main:app, one process, --log-level warning, "
-                             "FLASHJOBS_RECONCILE_IN_API=false", "target_ratio": 0.5},
+        "config": {
+            "clients": args.clients,
+            "overload_clients": args.overload_clients,
+            "duration_s": args.duration,
+            "rounds": args.rounds,
+            "warmup_s": args.warmup,
+            "epochs": args.epochs,
+            "series": len(common.SERIES),
+            "other_jobs": args.other_jobs,
+            "loadgen": "wrk -t1" if use_wrk else "python asyncio (separate process)",
+            "server": "uvicorn app.main:app, one process, --log-level warning, FLASHJOBS_RECONCILE_IN_API=false",
+            "target_ratio": 0.5,
+        },
         "results": {},
     }
     if "postgres" in backends:

@@ -12,13 +12,11 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: tests.helpers, app
+from app.core.embedded_redis import start_redis_server
+from app.jobs.status import FINAL
+from app.stack.background import start_in_background, stop_background
+from app.stack.commands import NotReady, exit_of, wait_ready
 from tests.helpers import free_port
-
-from app.jobs.status import FINAL  # noqa: E402
-
-from app.core.embedded_redis import start_redis_server  # noqa: E402
-from app.stack.background import start_in_background, stop_background  # noqa: E402
-from app.stack.commands import NotReady, exit_of, wait_ready  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -27,9 +25,14 @@ def running_service(root: Path, data_dir: Path, **settings: str) -> Iterator[str
     redis_port, api_port = free_port(), free_port()
     redis = start_redis_server(port=redis_port, data_dir=root / "redis")
     api_url = f"http://127.0.0.1:{api_port}"
-    env = {"FLASHJOBS_STATE_DIR": str(root / "state"), "FLASHJOBS_DATA_DIR": str(data_dir),
-           "FLASHJOBS_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "FLASHJOBS_API_URL": api_url,
-           "FLASHJOBS_ALLOW_DOWNLOADS": "false", **{f"FLASHJOBS_{k.upper()}": v for k, v in settings.items()}}
+    env = {
+        "FLASHJOBS_STATE_DIR": str(root / "state"),
+        "FLASHJOBS_DATA_DIR": str(data_dir),
+        "FLASHJOBS_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "FLASHJOBS_API_URL": api_url,
+        "FLASHJOBS_ALLOW_DOWNLOADS": "false",
+        **{f"FLASHJOBS_{k.upper()}": v for k, v in settings.items()},
+    }
     stack = start_in_background(api_url=api_url, env=env, log_file=root / "up.log")
     try:
         try:
@@ -65,5 +68,3 @@ def wait_final(api_url: str, job_id: str, *, poll_s: float = 0.5, timeout_s: flo
                 return job, time.monotonic()
             time.sleep(poll_s)
     raise TimeoutError(f"job {job_id} did not finish in {timeout_s} s")
-
-

@@ -38,16 +38,19 @@ import httpx
 from app.jobs.status import JobStatus
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import GpuSampler, loadavg, machine, write_results  # noqa: E402
-from service import running_service, wait_final  # noqa: E402
+from common import GpuSampler, loadavg, machine, write_results
+from service import running_service, wait_final
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def job_spec(epochs: int, cifar_stem: bool) -> dict:
-    return {"kind": "train", "dataset": {"name": "cifar10"},
-            "model": {"backbone": "resnet18", "cifar_stem": cifar_stem},
-            "trainer": {"max_epochs": epochs, "batch_size": 128, "learning_rate": 0.05}}
+    return {
+        "kind": "train",
+        "dataset": {"name": "cifar10"},
+        "model": {"backbone": "resnet18", "cifar_stem": cifar_stem},
+        "trainer": {"max_epochs": epochs, "batch_size": 128, "learning_rate": 0.05},
+    }
 
 
 DIRECT = """
@@ -75,8 +78,13 @@ def run_direct(spec: dict, data_dir: Path, work_dir: Path) -> dict:
     out = work_dir / "direct.json"
     start = time.monotonic()
     with GpuSampler() as gpu:
-        subprocess.run([sys.executable, "-c", DIRECT, json.dumps(spec), str(data_dir), str(work_dir), str(out)],
-                       cwd=REPO, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-c", DIRECT, json.dumps(spec), str(data_dir), str(work_dir), str(out)],
+            cwd=REPO,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     wall = time.monotonic() - start
     result = json.loads(out.read_text())
     epoch_s = [v["train_epoch_seconds"] for v in result["epochs"].values()]
@@ -90,8 +98,9 @@ def run_service(api_url: str, spec: dict) -> dict:
         job, _ = wait_final(api_url, job["id"])
     assert job["status"] == JobStatus.SUCCEEDED, job
     finished = datetime.fromisoformat(job["finished_at"]).timestamp()
-    series = httpx.get(f"{api_url}/v1/jobs/{job['id']}/metrics", params={"names": "train_epoch_seconds"},
-                       timeout=30).json()["series"]["train_epoch_seconds"]
+    series = httpx.get(
+        f"{api_url}/v1/jobs/{job['id']}/metrics", params={"names": "train_epoch_seconds"}, timeout=30
+    ).json()["series"]["train_epoch_seconds"]
     return {"wall_s": finished - start, "epoch_s": [p["value"] for p in series], "gpu": gpu.summary()}
 
 
@@ -118,8 +127,10 @@ def main() -> None:
                 work.mkdir()
                 runs["direct"].append(run_direct(spec, data_dir, work))
                 runs["service"].append(run_service(api_url, spec))
-                print(f"repeat {i}: direct {runs['direct'][-1]['wall_s']:.1f} s "
-                      f"(run() {runs['direct'][-1]['run_s']:.1f} s), service {runs['service'][-1]['wall_s']:.1f} s")
+                print(
+                    f"repeat {i}: direct {runs['direct'][-1]['wall_s']:.1f} s "
+                    f"(run() {runs['direct'][-1]['run_s']:.1f} s), service {runs['service'][-1]['wall_s']:.1f} s"
+                )
 
     def best(kind: str, key: str) -> float:
         return min(r[key] for r in runs[kind])
@@ -135,10 +146,19 @@ def main() -> None:
     images = args.train_per_class * 10
     train_images_per_s = {kind: round(images / best_epoch(kind), 1) for kind in runs}
     print(json.dumps({**ratios, "train_images_per_s": train_images_per_s}, indent=2))
-    path = write_results(args.output, {
-        "machine": machine(), "loadavg_start": start_load, "loadavg_end": loadavg(), "target_ratio": 1.05,
-        "config": {**vars(args), "images": images, "spec": spec}, "ratios": ratios,
-        "train_images_per_s": train_images_per_s, "runs": runs})
+    path = write_results(
+        args.output,
+        {
+            "machine": machine(),
+            "loadavg_start": start_load,
+            "loadavg_end": loadavg(),
+            "target_ratio": 1.05,
+            "config": {**vars(args), "images": images, "spec": spec},
+            "ratios": ratios,
+            "train_images_per_s": train_images_per_s,
+            "runs": runs,
+        },
+    )
     print(f"wrote {path}")
 
 

@@ -65,14 +65,21 @@ from typing import Any
 from app.jobs.status import FINAL, NOT_STARTED, JobStatus
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
+import common
+
 from tests.helpers import create_postgres_database, drop_postgres_database
 
 EPOCHS = 100
 SERIES_SAMPLE = 200  # curve reads rotate over this many random jobs
 T0 = datetime(2025, 1, 1)  # job i is created at T0 + i * 7 minutes (newest last): the table grows with newer jobs
-STATUS_WEIGHTS = {JobStatus.SUCCEEDED: 85, JobStatus.FAILED: 7, JobStatus.CANCELLED: 5, JobStatus.RUNNING: 1,
-                  JobStatus.QUEUED: 1.5, JobStatus.WAITING: 0.5}
+STATUS_WEIGHTS = {
+    JobStatus.SUCCEEDED: 85,
+    JobStatus.FAILED: 7,
+    JobStatus.CANCELLED: 5,
+    JobStatus.RUNNING: 1,
+    JobStatus.QUEUED: 1.5,
+    JobStatus.WAITING: 0.5,
+}
 
 
 # ----------------------------------------------------------------------------------------------- the data
@@ -83,7 +90,8 @@ def job_rows(start: int, stop: int, rng: random.Random, train_ids: list[str]) ->
     from app.jobs.schemas import JobSpec
 
     train_spec = JobSpec(kind="train", dataset={"name": "cifar10"}, trainer={"max_epochs": EPOCHS}).model_dump(
-        mode="json")
+        mode="json"
+    )
     statuses, weights = zip(*STATUS_WEIGHTS.items(), strict=True)
     rows = []
     for i in range(start, stop):
@@ -93,29 +101,48 @@ def job_rows(start: int, stop: int, rng: random.Random, train_ids: list[str]) ->
         parent = rng.choice(train_ids) if kind == "finetune" else None
         spec = dict(train_spec, kind=kind)
         if parent:
-            spec = dict(spec, dataset={**spec["dataset"], "name": "cifar100"}, init_from={"job_id": parent},
-                        finetune={"strategy": "freeze", "unfreeze_epoch": None, "milestones": None,
-                                  "num_layers": None, "train_bn": False})
+            spec = dict(
+                spec,
+                dataset={**spec["dataset"], "name": "cifar100"},
+                init_from={"job_id": parent},
+                finetune={
+                    "strategy": "freeze",
+                    "unfreeze_epoch": None,
+                    "milestones": None,
+                    "num_layers": None,
+                    "train_bn": False,
+                },
+            )
         final = status in FINAL
         started = status not in NOT_STARTED
         job_id = uuid.UUID(int=rng.getrandbits(128), version=4).hex
-        rows.append({
-            "id": job_id, "kind": kind, "status": status, "spec": spec, "parent_id": parent,
-            "created_at": created, "started_at": created + timedelta(seconds=30) if started else None,
-            "finished_at": created + timedelta(minutes=6) if final else None,
-            "attempt": 1 if started else 0, "owner": "worker@host" if status == JobStatus.RUNNING else None,
-            "heartbeat_at": created + timedelta(minutes=6) if started else None, "dispatched_at": created,
-            "epochs_done": EPOCHS, "max_epochs": EPOCHS,
-            "error_type": "training_error" if status == JobStatus.FAILED else None,
-            "error_message": "CUDA out of memory" if status == JobStatus.FAILED else None,
-            "latest_metrics": {s: round(rng.random(), 4) for s in common.SERIES},
-        })
+        rows.append(
+            {
+                "id": job_id,
+                "kind": kind,
+                "status": status,
+                "spec": spec,
+                "parent_id": parent,
+                "created_at": created,
+                "started_at": created + timedelta(seconds=30) if started else None,
+                "finished_at": created + timedelta(minutes=6) if final else None,
+                "attempt": 1 if started else 0,
+                "owner": "worker@host" if status == JobStatus.RUNNING else None,
+                "heartbeat_at": created + timedelta(minutes=6) if started else None,
+                "dispatched_at": created,
+                "epochs_done": EPOCHS,
+                "max_epochs": EPOCHS,
+                "error_type": "training_error" if status == JobStatus.FAILED else None,
+                "error_message": "CUDA out of memory" if status == JobStatus.FAILED else None,
+                "latest_metrics": {s: round(rng.random(), 4) for s in common.SERIES},
+            }
+        )
         if kind == "train":
             train_ids.append(job_id)
     return rows
 
 
-def metric_tuples(job: dict[str, Any], rng: random.Random):  # noqa: ANN201 - generator of row tuples
+def metric_tuples(job: dict[str, Any], rng: random.Random):  # generator of row tuples
     """(job_id, epoch, split, name, value, attempt, recorded_at) for every epoch and series of one job."""
     base = job["created_at"] + timedelta(seconds=30)
     names = [(s.split("_", 1)[0], s.split("_", 1)[1]) for s in common.SERIES]
@@ -125,7 +152,7 @@ def metric_tuples(job: dict[str, Any], rng: random.Random):  # noqa: ANN201 - ge
             yield job["id"], epoch, split, name, rng.random(), 1, recorded
 
 
-def insert_jobs(engine, rows: list[dict[str, Any]]) -> None:  # noqa: ANN001
+def insert_jobs(engine, rows: list[dict[str, Any]]) -> None:
     from sqlalchemy import insert
 
     from app.jobs.models import Job
@@ -133,20 +160,21 @@ def insert_jobs(engine, rows: list[dict[str, Any]]) -> None:  # noqa: ANN001
     # Parents first (finetune rows point at earlier train rows; created_at order guarantees it).
     with engine.begin() as conn:
         for chunk in range(0, len(rows), 1000):
-            conn.execute(insert(Job), rows[chunk:chunk + 1000])
+            conn.execute(insert(Job), rows[chunk : chunk + 1000])
 
 
-def insert_metrics_sqlite(engine, jobs: list[dict[str, Any]], rng: random.Random) -> None:  # noqa: ANN001
+def insert_metrics_sqlite(engine, jobs: list[dict[str, Any]], rng: random.Random) -> None:
     raw = engine.raw_connection()
     try:
         dbapi = raw.driver_connection
         dbapi.execute("PRAGMA cache_size=-1048576")  # 1 GiB page cache for this loading connection only
         ordered = sorted(jobs, key=lambda j: j["id"])
-        sql = ("INSERT INTO metrics (job_id, epoch, split, name, value, attempt, recorded_at) "
-               "VALUES (?, ?, ?, ?, ?, ?, ?)")
+        sql = (
+            "INSERT INTO metrics (job_id, epoch, split, name, value, attempt, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        )
         for chunk in range(0, len(ordered), 1000):
             dbapi.execute("BEGIN IMMEDIATE")
-            for job in ordered[chunk:chunk + 1000]:
+            for job in ordered[chunk : chunk + 1000]:
                 dbapi.executemany(sql, metric_tuples(job, rng))
             dbapi.execute("COMMIT")
         dbapi.execute("PRAGMA cache_size=-2000")
@@ -167,7 +195,7 @@ def copy_text(job: dict[str, Any], rng: random.Random) -> str:
     return "".join(parts)
 
 
-def insert_metrics_postgres(engine, jobs: list[dict[str, Any]], rng: random.Random) -> None:  # noqa: ANN001
+def insert_metrics_postgres(engine, jobs: list[dict[str, Any]], rng: random.Random) -> None:
     raw = engine.raw_connection()
     try:
         dbapi = raw.driver_connection
@@ -177,9 +205,10 @@ def insert_metrics_postgres(engine, jobs: list[dict[str, Any]], rng: random.Rand
             # otherwise each row costs a lookup of its job. Indexes and the unique constraint stay on.
             cur.execute("SET session_replication_role = replica")
             for chunk in range(0, len(ordered), 200):
-                with cur.copy("COPY metrics (job_id, epoch, split, name, value, attempt, recorded_at) "
-                              "FROM STDIN") as copy:
-                    for job in ordered[chunk:chunk + 200]:
+                with cur.copy(
+                    "COPY metrics (job_id, epoch, split, name, value, attempt, recorded_at) FROM STDIN"
+                ) as copy:
+                    for job in ordered[chunk : chunk + 200]:
                         copy.write(copy_text(job, rng))
             cur.execute("SET session_replication_role = DEFAULT")
         dbapi.commit()
@@ -187,8 +216,15 @@ def insert_metrics_postgres(engine, jobs: list[dict[str, Any]], rng: random.Rand
         raw.close()
 
 
-def grow(engine, backend: str, start: int, stop: int, rng: random.Random,  # noqa: ANN001
-         train_ids: list[str], all_jobs: list[dict[str, Any]]) -> dict[str, float]:
+def grow(
+    engine,
+    backend: str,
+    start: int,
+    stop: int,
+    rng: random.Random,
+    train_ids: list[str],
+    all_jobs: list[dict[str, Any]],
+) -> dict[str, float]:
     from sqlalchemy import text
 
     t0 = time.perf_counter()
@@ -206,9 +242,15 @@ def grow(engine, backend: str, start: int, stop: int, rng: random.Random,  # noq
     t3 = time.perf_counter()
     all_jobs.extend(rows)
     n_metrics = (stop - start) * EPOCHS * len(common.SERIES)
-    return {"added_jobs": stop - start, "added_metric_rows": n_metrics, "jobs_s": round(t1 - t0, 2),
-            "metrics_s": round(t2 - t1, 2), "metric_rows_per_s": round(n_metrics / (t2 - t1)),
-            "analyze_s": round(t3 - t2, 2), "total_s": round(t3 - t0, 2)}
+    return {
+        "added_jobs": stop - start,
+        "added_metric_rows": n_metrics,
+        "jobs_s": round(t1 - t0, 2),
+        "metrics_s": round(t2 - t1, 2),
+        "metric_rows_per_s": round(n_metrics / (t2 - t1)),
+        "analyze_s": round(t3 - t2, 2),
+        "total_s": round(t3 - t0, 2),
+    }
 
 
 # ----------------------------------------------------------------------------------------------- the queries
@@ -224,7 +266,7 @@ def queries(all_jobs: list[dict[str, Any]], rng: random.Random) -> dict[str, Any
     deep_cursor = jobs.encode_cursor(deep["created_at"], deep["id"])
     sample = [j["id"] for j in rng.sample(all_jobs, min(SERIES_SAMPLE, len(all_jobs)))]
 
-    def lister(status: JobStatus | None = None, kind: str | None = None, cursor: str | None = None):  # noqa: ANN202
+    def lister(status: JobStatus | None = None, kind: str | None = None, cursor: str | None = None):
         return lambda s, _i: jobs.list_jobs(s, status=status, kind=kind, limit=50, cursor=cursor)
 
     return {
@@ -237,8 +279,9 @@ def queries(all_jobs: list[dict[str, Any]], rng: random.Random) -> dict[str, Any
         "page_deep": lister(cursor=deep_cursor),
         "page_deep_status": lister(status=JobStatus.SUCCEEDED, cursor=deep_cursor),
         "series_all": lambda s, i: metrics.get_series(s, job_id=sample[i % len(sample)]),
-        "series_names": lambda s, i: metrics.get_series(s, job_id=sample[i % len(sample)],
-                                                        names={"val_accuracy", "val_loss"}),
+        "series_names": lambda s, i: metrics.get_series(
+            s, job_id=sample[i % len(sample)], names={"val_accuracy", "val_loss"}
+        ),
         "series_since": lambda s, i: metrics.get_series(s, job_id=sample[i % len(sample)], since_epoch=95),
         "epochs_after": lambda s, i: metrics.epochs_after(s, job_id=sample[i % len(sample)], after_epoch=95),
     }
@@ -253,7 +296,7 @@ def check_results(name: str, result: Any) -> int:
     return len(result)
 
 
-def time_queries(engine, qs: dict[str, Any], *, calls: int, max_seconds: float) -> dict[str, Any]:  # noqa: ANN001
+def time_queries(engine, qs: dict[str, Any], *, calls: int, max_seconds: float) -> dict[str, Any]:
     from sqlalchemy.orm import sessionmaker
 
     # As the GET routes do: a session on the read engine (app.core.db.get_read_engine: on SQLite read-only
@@ -280,7 +323,7 @@ def time_queries(engine, qs: dict[str, Any], *, calls: int, max_seconds: float) 
     return out
 
 
-def explain(engine, backend: str, qs: dict[str, Any], *, sql_calls: int = 30) -> dict[str, Any]:  # noqa: ANN001
+def explain(engine, backend: str, qs: dict[str, Any], *, sql_calls: int = 30) -> dict[str, Any]:
     """Capture each query's SQL as executed, ask the database for its plan, and time the bare SQL (DBAPI
     cursor, fetchall: no ORM) so that the database's share can be told from the Python around it."""
     from sqlalchemy import event
@@ -290,7 +333,7 @@ def explain(engine, backend: str, qs: dict[str, Any], *, sql_calls: int = 30) ->
     for name, fn in qs.items():
         captured: list[tuple[str, Any]] = []
 
-        def capture(_conn, _cursor, statement, parameters, _context, _many, captured=captured):  # noqa: ANN001
+        def capture(_conn, _cursor, statement, parameters, _context, _many, captured=captured):
             if statement.lstrip().upper().startswith("SELECT"):
                 captured.append((statement, parameters))
 
@@ -345,8 +388,12 @@ def explain(engine, backend: str, qs: dict[str, Any], *, sql_calls: int = 30) ->
             if removed:
                 flags.append(f"{removed} rows removed by filter")
             execution = [min(runs)] if runs else []
-        plans[name] = {"sql": " ".join(statement.split()), "plan": lines, "flags": flags,
-                       "sql_only": common.summarize_ms(durations)}
+        plans[name] = {
+            "sql": " ".join(statement.split()),
+            "plan": lines,
+            "flags": flags,
+            "sql_only": common.summarize_ms(durations),
+        }
         if backend == "postgres":
             plans[name]["rows_removed_by_filter"] = removed
             plans[name]["server_execution_ms"] = execution[0] if execution else None
@@ -375,44 +422,64 @@ def run_backend(backend: str, args: argparse.Namespace, tmp: Path) -> dict[str, 
         steps = [("small", args.small_jobs), ("large", large)]
         done = 0
         for label, size in steps:
-            print(f"[{backend}] growing to {size} jobs ({size * EPOCHS * len(common.SERIES):,} metric rows)",
-                  flush=True)
+            print(
+                f"[{backend}] growing to {size} jobs ({size * EPOCHS * len(common.SERIES):,} metric rows)", flush=True
+            )
             ins = grow(engine, backend, done, size, rng, train_ids, all_jobs)
             done = size
             print(f"    inserted in {ins['total_s']} s ({ins['metric_rows_per_s']:,} metric rows/s)", flush=True)
             qs = queries(all_jobs, random.Random(5))
             timings = time_queries(engine, qs, calls=args.calls, max_seconds=args.max_seconds)
             plans = explain(engine, backend, qs)
-            result["sizes"][label] = {"jobs": size, "metric_rows": size * EPOCHS * len(common.SERIES),
-                                      "insert": ins, "queries": timings, "plans": plans}
+            result["sizes"][label] = {
+                "jobs": size,
+                "metric_rows": size * EPOCHS * len(common.SERIES),
+                "insert": ins,
+                "queries": timings,
+                "plans": plans,
+            }
             if backend == "sqlite":
                 result["sizes"][label]["db_file_mib"] = round((tmp / "store.db").stat().st_size / 2**20)
             else:
                 with engine.connect() as conn:
-                    result["sizes"][label]["db_mib"] = round(conn.execute(
-                        text("SELECT pg_database_size(current_database())")).scalar_one() / 2**20)
+                    result["sizes"][label]["db_mib"] = round(
+                        conn.execute(text("SELECT pg_database_size(current_database())")).scalar_one() / 2**20
+                    )
             for q, t in timings.items():
-                server = (f"  (server {plans[q]['server_execution_ms']:.3f} ms)" if backend == "postgres" else "")
-                print(f"    {q:26s} median {t['median_ms']:8.3f} ms  p99 {t['p99_ms']:8.3f} ms  rows {t['rows']:5d}"
-                      f"  sql {plans[q]['sql_only']['median_ms']:7.3f} ms{server}  {', '.join(plans[q]['flags'])}",
-                      flush=True)
+                server = f"  (server {plans[q]['server_execution_ms']:.3f} ms)" if backend == "postgres" else ""
+                print(
+                    f"    {q:26s} median {t['median_ms']:8.3f} ms  p99 {t['p99_ms']:8.3f} ms  rows {t['rows']:5d}"
+                    f"  sql {plans[q]['sql_only']['median_ms']:7.3f} ms{server}  {', '.join(plans[q]['flags'])}",
+                    flush=True,
+                )
         small, big = result["sizes"]["small"]["queries"], result["sizes"]["large"]["queries"]
         small_sql = result["sizes"]["small"]["plans"]
         big_sql = result["sizes"]["large"]["plans"]
         result["ratio_large_to_small"] = {
-            q: {"median": round(big[q]["median_ms"] / small[q]["median_ms"], 2),
+            q: {
+                "median": round(big[q]["median_ms"] / small[q]["median_ms"], 2),
                 "p99": round(big[q]["p99_ms"] / small[q]["p99_ms"], 2),
-                "sql_only_median": round(big_sql[q]["sql_only"]["median_ms"]
-                                         / small_sql[q]["sql_only"]["median_ms"], 2),
-                **({"server_execution": round(big_sql[q]["server_execution_ms"]
-                                              / max(small_sql[q]["server_execution_ms"], 0.001), 2)}
-                   if backend == "postgres" else {})}
-            for q in small}
+                "sql_only_median": round(
+                    big_sql[q]["sql_only"]["median_ms"] / small_sql[q]["sql_only"]["median_ms"], 2
+                ),
+                **(
+                    {
+                        "server_execution": round(
+                            big_sql[q]["server_execution_ms"] / max(small_sql[q]["server_execution_ms"], 0.001), 2
+                        )
+                    }
+                    if backend == "postgres"
+                    else {}
+                ),
+            }
+            for q in small
+        }
         if args.extra_index or args.drop_index:
             created = []
             from sqlalchemy import inspect
 
-            existing = {ix["name"] for ix in inspect(engine).get_indexes("jobs")}  # --extra-index and --drop-index name indexes on jobs
+            # --extra-index and --drop-index name indexes on jobs
+            existing = {ix["name"] for ix in inspect(engine).get_indexes("jobs")}
             with engine.begin() as conn:
                 for spec in args.extra_index:
                     iname, table, cols = spec.split(":")
@@ -436,12 +503,17 @@ def run_backend(backend: str, args: argparse.Namespace, tmp: Path) -> dict[str, 
             result["large_with_extra_indexes"] = {"index_changes": created, "queries": timings, "plans": plans}
             print(f"    after {'; '.join(created)}:", flush=True)
             for q, t in timings.items():
-                server = (f"  (server {plans[q]['server_execution_ms']:.3f} ms, was "
-                          f"{big_sql[q]['server_execution_ms']:.3f})" if backend == "postgres" else "")
-                print(f"    {q:26s} median {t['median_ms']:8.3f} ms  p99 {t['p99_ms']:8.3f} ms  "
-                      f"(was {big[q]['median_ms']:.3f})  sql {plans[q]['sql_only']['median_ms']:7.3f} ms "
-                      f"(was {big_sql[q]['sql_only']['median_ms']:.3f}){server}  {', '.join(plans[q]['flags'])}",
-                      flush=True)
+                server = (
+                    f"  (server {plans[q]['server_execution_ms']:.3f} ms, was {big_sql[q]['server_execution_ms']:.3f})"
+                    if backend == "postgres"
+                    else ""
+                )
+                print(
+                    f"    {q:26s} median {t['median_ms']:8.3f} ms  p99 {t['p99_ms']:8.3f} ms  "
+                    f"(was {big[q]['median_ms']:.3f})  sql {plans[q]['sql_only']['median_ms']:7.3f} ms "
+                    f"(was {big_sql[q]['sql_only']['median_ms']:.3f}){server}  {', '.join(plans[q]['flags'])}",
+                    flush=True,
+                )
         engine.dispose()
     finally:
         if name:
@@ -454,12 +526,20 @@ def main() -> None:
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--small-jobs", type=int, default=1000)
     parser.add_argument("--large-jobs", type=int, default=10000)
-    parser.add_argument("--sqlite-large-jobs", type=int, default=0,
-                        help="a smaller large size for SQLite only, if the full one takes too long (0: the same)")
+    parser.add_argument(
+        "--sqlite-large-jobs",
+        type=int,
+        default=0,
+        help="a smaller large size for SQLite only, if the full one takes too long (0: the same)",
+    )
     parser.add_argument("--calls", type=int, default=100, help="timed calls per query and size")
     parser.add_argument("--max-seconds", type=float, default=1.5, help="at most this long per query and size")
-    parser.add_argument("--extra-index", action="append", default=[],
-                        help="name:table:col1,col2 created after the large-size run, then timed again")
+    parser.add_argument(
+        "--extra-index",
+        action="append",
+        default=[],
+        help="name:table:col1,col2 created after the large-size run, then timed again",
+    )
     parser.add_argument("--drop-index", action="append", default=[], help="an index dropped at the same time")
     parser.add_argument("--output", default="store_scale", help="bench/results/<output>.json")
     args = parser.parse_args()
@@ -469,11 +549,20 @@ def main() -> None:
         "benchmark": "store_scale",
         "machine": common.machine(),
         "loadavg_start": common.loadavg(),
-        "config": {"small_jobs": args.small_jobs, "large_jobs": args.large_jobs,
-                   "sqlite_large_jobs": args.sqlite_large_jobs or args.large_jobs, "epochs": EPOCHS,
-                   "series": len(common.SERIES), "calls": args.calls, "max_seconds": args.max_seconds,
-                   "status_mix_percent": STATUS_WEIGHTS, "finetune_share": 0.3, "page_limit": 50,
-                   "extra_indexes": args.extra_index, "dropped_indexes": args.drop_index},
+        "config": {
+            "small_jobs": args.small_jobs,
+            "large_jobs": args.large_jobs,
+            "sqlite_large_jobs": args.sqlite_large_jobs or args.large_jobs,
+            "epochs": EPOCHS,
+            "series": len(common.SERIES),
+            "calls": args.calls,
+            "max_seconds": args.max_seconds,
+            "status_mix_percent": STATUS_WEIGHTS,
+            "finetune_share": 0.3,
+            "page_limit": 50,
+            "extra_indexes": args.extra_index,
+            "dropped_indexes": args.drop_index,
+        },
         "results": {},
     }
     if "postgres" in backends:

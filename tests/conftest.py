@@ -20,8 +20,11 @@ def pytest_configure(config: pytest.Config) -> None:
     _REDIS_PORT = free_port()
     data_dir = Path(config.rootpath) / ".pytest-state" / f"redis-{_REDIS_PORT}"
     # A parent-death signal: a pytest killed outright leaves no redis-server behind.
-    config._flashjobs_redis = start_redis_server(port=_REDIS_PORT, data_dir=data_dir,  # type: ignore[attr-defined]
-                                                 preexec_fn=die_with_parent)
+    config._flashjobs_redis = start_redis_server(
+        port=_REDIS_PORT,
+        data_dir=data_dir,  # type: ignore[attr-defined]
+        preexec_fn=die_with_parent,
+    )
     os.environ["FLASHJOBS_REDIS_URL"] = f"redis://127.0.0.1:{_REDIS_PORT}/0"
     os.environ["FLASHJOBS_RECONCILE_IN_API"] = "false"  # tests run the reconciler when they mean to
 

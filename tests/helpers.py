@@ -11,8 +11,12 @@ POSTGRES_ADMIN_URL = os.environ.get("FLASHJOBS_TEST_POSTGRES", "postgresql+psyco
 
 # A train job that fails fast in an empty data dir (no CIFAR, downloads off), and a finetune step after it.
 TRAIN = {"kind": "train", "dataset": {"name": "cifar10", "train_limit": 100}, "trainer": {"max_epochs": 2}}
-FINETUNE_STEP = {"kind": "finetune", "dataset": {"name": "cifar100"}, "init_from": {"step": 0},
-                 "finetune": {"strategy": "freeze"}}
+FINETUNE_STEP = {
+    "kind": "finetune",
+    "dataset": {"name": "cifar100"},
+    "init_from": {"step": 0},
+    "finetune": {"strategy": "freeze"},
+}
 # A job whose three epochs the metrics tests record by hand through the service functions.
 TRAIN_THREE_EPOCHS = {"kind": "train", "dataset": {"name": "cifar10"}, "trainer": {"max_epochs": 3}}
 
@@ -34,9 +38,7 @@ def postgres_reachable(admin_url: str = POSTGRES_ADMIN_URL) -> bool:
         return sock.connect_ex((url.host or "127.0.0.1", url.port or 5432)) == 0
 
 
-def create_postgres_database(
-    prefix: str = "flashjobs_test", *, admin_url: str = POSTGRES_ADMIN_URL
-) -> tuple[str, str]:
+def create_postgres_database(prefix: str = "flashjobs_test", *, admin_url: str = POSTGRES_ADMIN_URL) -> tuple[str, str]:
     """A fresh, empty database on the server of `admin_url`; returns (its URL, its name)."""
     import sqlalchemy as sa
 

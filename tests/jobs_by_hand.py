@@ -35,6 +35,8 @@ def finish_job(job_id: str, status: str = "succeeded") -> None:
 
 
 REVISION_READ = "SELECT jobs.status, jobs.metric_rows \nFROM jobs"  # the poller's check of a curve's revision
+
+
 def answer_late(statement_start: str, seconds: float) -> list[float]:
     """Delay the answer of every SQL read that starts so (after it ran); returns when each of them ran."""
     from sqlalchemy import event
@@ -44,7 +46,7 @@ def answer_late(statement_start: str, seconds: float) -> list[float]:
     ran: list[float] = []
 
     @event.listens_for(get_engine(), "after_cursor_execute")
-    def _delay(conn, cursor, statement, *args):  # noqa: ANN001
+    def _delay(conn, cursor, statement, *args):
         if statement.startswith(statement_start):
             ran.append(time.monotonic())
             time.sleep(seconds)
@@ -68,4 +70,3 @@ def get_at_once(client, url: str, clients: int = 20) -> list[bytes]:
     for thread in threads:
         thread.join(timeout=30)
     return answers
-

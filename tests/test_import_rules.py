@@ -24,9 +24,12 @@ def imported_modules(path: Path) -> set[str]:
 def test_no_module_under_app_imports_worker():
     sources = sorted((ROOT / "app").rglob("*.py"))
     assert len(sources) > 20  # the walk found the package
-    offenders = {str(path.relative_to(ROOT)): sorted(name for name in imported_modules(path)
-                                                     if name == "worker" or name.startswith("worker."))
-                 for path in sources}
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(
+            name for name in imported_modules(path) if name == "worker" or name.startswith("worker.")
+        )
+        for path in sources
+    }
     assert {path: names for path, names in offenders.items() if names} == {}
 
 
@@ -38,11 +41,14 @@ def test_the_rule_sees_function_local_imports(tmp_path):
 
 def test_importing_the_api_the_cli_and_the_dispatcher_reads_no_settings():
     """With a setting that cannot be parsed, the imports succeed and only get_settings() fails."""
-    code = ("import app.main, app.cli, app.jobs.dispatch, app.core.queue, worker.celery_app\n"
-            "from app.core.config import get_settings\n"
-            "try:\n    get_settings()\nexcept ValueError as exc:\n    print('settings refused:', type(exc).__name__)\n")
+    code = (
+        "import app.main, app.cli, app.jobs.dispatch, app.core.queue, worker.celery_app\n"
+        "from app.core.config import get_settings\n"
+        "try:\n    get_settings()\nexcept ValueError as exc:\n    print('settings refused:', type(exc).__name__)\n"
+    )
     env = {**os.environ, "FLASHJOBS_HEARTBEAT_S": "not-a-number", "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120,
-                            cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "settings refused: ValidationError"

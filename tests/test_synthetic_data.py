@@ -13,7 +13,8 @@ def test_synthetic_data_has_the_real_cifar_layout_and_is_marked(tmp_path):
     cifar10 = write_cifar10(tmp_path, train_per_class=5, val_per_class=2)
     cifar100 = write_cifar100(tmp_path, train_per_class=2, val_per_class=1)
     assert sorted(p.name for p in cifar10.iterdir()) == sorted(
-        [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta", "SYNTHETIC.txt"])
+        [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta", "SYNTHETIC.txt"]
+    )
     assert sorted(p.name for p in cifar100.iterdir()) == ["SYNTHETIC.txt", "meta", "test", "train"]
 
     def load(path: Path) -> dict:

@@ -41,9 +41,19 @@ class JobReporter:
             raise StaleAttempt(f"attempt {self.attempt} of job {self.job_id} no longer owns it")
         self._publish("epoch", {"epoch": epoch, "metrics": values})
 
-    def progress(self, *, epoch: int, batch: int, num_batches: int, images_per_second: float, eta_seconds: float) -> None:
-        self._publish("progress", {"epoch": epoch, "batch": batch, "num_batches": num_batches,
-                                   "images_per_second": images_per_second, "eta_seconds": eta_seconds})
+    def progress(
+        self, *, epoch: int, batch: int, num_batches: int, images_per_second: float, eta_seconds: float
+    ) -> None:
+        self._publish(
+            "progress",
+            {
+                "epoch": epoch,
+                "batch": batch,
+                "num_batches": num_batches,
+                "images_per_second": images_per_second,
+                "eta_seconds": eta_seconds,
+            },
+        )
 
     def should_stop(self) -> bool:
         return self._stop_requested()

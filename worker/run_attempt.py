@@ -87,17 +87,28 @@ def run(job_id: str, attempt: int) -> int:
     with session_scope() as session:
         job = session.get(Job, job_id)
     assert job is not None, f"no job {job_id}"
-    reporter = JobReporter(job_id=job_id, attempt=attempt, stop_requested=flags.should_stop,
-                           redis_client=redis.Redis.from_url(settings.effective_redis_url, socket_timeout=5))
+    reporter = JobReporter(
+        job_id=job_id,
+        attempt=attempt,
+        stop_requested=flags.should_stop,
+        redis_client=redis.Redis.from_url(settings.effective_redis_url, socket_timeout=5),
+    )
     try:
         from worker.training import recipe  # the heavy imports (torch, Flash) happen here, in the child only
         from worker.training.errors import TrainingError, in_user_terms
 
         try:
-            result = recipe.run(spec=JobSpec.model_validate(job.spec), job_id=job_id, work_dir=work_dir,
-                                data_dir=settings.data_dir, allow_downloads=settings.allow_downloads,
-                                parent_backbone=_parent_backbone(job, artifact_dir), reporter=reporter,
-                                progress_every_s=settings.progress_every_s, artifact_dir=artifact_dir)
+            result = recipe.run(
+                spec=JobSpec.model_validate(job.spec),
+                job_id=job_id,
+                work_dir=work_dir,
+                data_dir=settings.data_dir,
+                allow_downloads=settings.allow_downloads,
+                parent_backbone=_parent_backbone(job, artifact_dir),
+                reporter=reporter,
+                progress_every_s=settings.progress_every_s,
+                artifact_dir=artifact_dir,
+            )
         except TrainingError as exc:
             if _rank() == 0:
                 message = in_user_terms(str(exc), data_dir=settings.data_dir, artifact_dir=artifact_dir)
@@ -106,14 +117,15 @@ def run(job_id: str, attempt: int) -> int:
     except StaleAttempt as exc:
         log.warning("%s", exc)
         return EXIT_YIELDED
-    except Exception as exc:  # noqa: BLE001 - any failure becomes the job's error, with its cause
+    except Exception as exc:  # any failure becomes the job's error, with its cause
         traceback.print_exc()
         kind = "out_of_memory" if _is_out_of_memory(exc) else "training_error"
         if _rank() == 0:
             from worker.training.errors import in_user_terms
 
-            message = in_user_terms(f"{type(exc).__name__}: {exc}", data_dir=settings.data_dir,
-                                    artifact_dir=artifact_dir)
+            message = in_user_terms(
+                f"{type(exc).__name__}: {exc}", data_dir=settings.data_dir, artifact_dir=artifact_dir
+            )
             write_outcome(outcome_path(work_dir, attempt), JobStatus.FAILED, (kind, message))
         return 0
 
@@ -123,8 +135,9 @@ def run(job_id: str, attempt: int) -> int:
         return EXIT_YIELDED  # preempted or orphaned: the checkpoint is written, another attempt resumes
     with session_scope() as session:
         for name, path in result.artifacts.items():
-            if not artifacts.register(session, job_id=job_id, attempt=attempt, name=name, path=path,
-                                      artifact_dir=artifact_dir):
+            if not artifacts.register(
+                session, job_id=job_id, attempt=attempt, name=name, path=path, artifact_dir=artifact_dir
+            ):
                 return EXIT_YIELDED
     write_outcome(outcome_path(work_dir, attempt), result.status)
     return 0

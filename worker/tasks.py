@@ -52,8 +52,12 @@ def supervise(*, job_id: str, attempt: int, settings: Settings) -> None:
     work_dir.mkdir(parents=True, exist_ok=True)
     with (work_dir / f"attempt-{attempt}.log").open("ab") as log_file:
         # Own process group, so that losing the job kills every process of the attempt (ranks, loaders).
-        child = subprocess.Popen([sys.executable, "-m", "worker.run_attempt", job_id, str(attempt)],
-                                 stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "worker.run_attempt", job_id, str(attempt)],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.info("job %s attempt %s: training in process %s", job_id, attempt, child.pid)
         signalled: set[int] = set()
         while True:
@@ -102,22 +106,33 @@ def _record_outcome(*, job_id: str, attempt: int, returncode: int, settings: Set
         if path.exists():
             outcome = json.loads(path.read_text())
             error = tuple(outcome["error"]) if outcome["error"] else None
-            runnable = service.finish(session, job_id=job_id, attempt=attempt, status=JobStatus(outcome["status"]),
-                                      error=error)
+            runnable = service.finish(
+                session, job_id=job_id, attempt=attempt, status=JobStatus(outcome["status"]), error=error
+            )
         else:
             reason = _describe_exit(returncode)
             log.warning("job %s attempt %s ended without an outcome: %s", job_id, attempt, reason)
             # A worker asked to stop hands its job back; that attempt was not lost and does not count.
             preempted = returncode == EXIT_YIELDED and shutting_down.is_set()
-            runnable = service.release_lost_attempt(session, job_id=job_id, attempt=attempt, reason=reason,
-                                                    max_attempts=settings.max_attempts, preempted=preempted)
+            runnable = service.release_lost_attempt(
+                session,
+                job_id=job_id,
+                attempt=attempt,
+                reason=reason,
+                max_attempts=settings.max_attempts,
+                preempted=preempted,
+            )
         job = session.get(Job, job_id, populate_existing=True)
         status = job.status if job else None
     dispatch(runnable)
     if status in FINAL:
         try:
-            live.publish(redis.Redis.from_url(settings.effective_redis_url), job_id=job_id, event="end",
-                         payload={"status": status})
+            live.publish(
+                redis.Redis.from_url(settings.effective_redis_url),
+                job_id=job_id,
+                event="end",
+                payload={"status": status},
+            )
         except redis.RedisError:
             pass  # readers see the end in SQL
 

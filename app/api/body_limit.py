@@ -41,12 +41,15 @@ def too_large_message(limit: int, setting: str) -> str:
 class BodyLimit:
     """Pure ASGI middleware: 413 for a body over its route's limit, without reading the rest of it."""
 
-    def __init__(self, app: ASGIApp, *, settings: Callable[[], Settings],
-                 larger: dict[tuple[str, str], str] | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, *, settings: Callable[[], Settings], larger: dict[tuple[str, str], str] | None = None
+    ) -> None:
         self.app = app
         self.settings = settings  # read per request (it is cached), so that no import reads the environment
-        self.larger = [(method, compile_path(path)[0], setting)
-                       for (method, path), setting in (LARGER_BODIES if larger is None else larger).items()]
+        self.larger = [
+            (method, compile_path(path)[0], setting)
+            for (method, path), setting in (LARGER_BODIES if larger is None else larger).items()
+        ]
 
     def _limit_for(self, scope: Scope) -> tuple[int, str]:
         settings = self.settings()
@@ -87,7 +90,15 @@ def _content_length(scope: Scope) -> int | None:
 
 async def _send_413(send: Send, message: str) -> None:
     body = json.dumps({"detail": message}).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

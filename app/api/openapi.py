@@ -17,8 +17,9 @@ def _error(description: str) -> dict[str, Any]:
 
 JOB_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _error("No job with this id")}
 ARTIFACT_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _error("No such job, or the job has no such artifact")}
-CONFLICT: dict[int | str, dict[str, Any]] = {409: _error("The job's state, or an earlier use of the "
-                                                         "Idempotency-Key, does not allow this")}
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: _error("The job's state, or an earlier use of the Idempotency-Key, does not allow this")
+}
 # Every route that reads a body: FastAPI answers a body it cannot decode (not UTF-8) with 400, one that is not
 # JSON with a 422 `json_invalid`, and app/api/body_limit.py one over its limit with 413.
 WITH_BODY: dict[int | str, dict[str, Any]] = {
@@ -26,18 +27,23 @@ WITH_BODY: dict[int | str, dict[str, Any]] = {
     413: _error("The body is over the limit (FLASHJOBS_MAX_REQUEST_BYTES)"),
 }
 DATASET_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _error("No dataset with this id")}
-DATASET_CONFLICT: dict[int | str, dict[str, Any]] = {409: _error("A job needs the dataset, it still imports, or the "
-                                                                 "Idempotency-Key was used with other bytes")}
+DATASET_CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: _error("A job needs the dataset, it still imports, or the Idempotency-Key was used with other bytes")
+}
 UPLOAD_REFUSED: dict[int | str, dict[str, Any]] = {
     413: _error("The archive or what it unpacks to is over a limit (FLASHJOBS_MAX_UPLOAD_BYTES, ...)"),
 }
 CACHED: dict[int | str, dict[str, Any]] = {304: {"description": "Unchanged since the ETag in If-None-Match"}}
 SSE_STREAM: dict[int | str, dict[str, Any]] = {
-    200: {"description": "Server-Sent Events: `epoch`, `progress` and a final `end` event",
-          "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+    200: {
+        "description": "Server-Sent Events: `epoch`, `progress` and a final `end` event",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    },
 }
 FILE_DOWNLOAD: dict[int | str, dict[str, Any]] = {
-    200: {"description": "The file's bytes; X-Checksum-Sha256 holds their SHA-256",
-          "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+    200: {
+        "description": "The file's bytes; X-Checksum-Sha256 holds their SHA-256",
+        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+    },
     410: _error("The artifact is recorded but its file is gone"),
 }

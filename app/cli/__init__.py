@@ -23,7 +23,8 @@ from app.cli.client import Failure
 from app.cli.render import err_console
 from app.cli.typer_app import app
 
-__all__ = ["app", "datasets", "demo", "flash_zero", "jobs", "main", "service"]  # importing the command modules registers their commands
+# importing the command modules registers their commands
+__all__ = ["app", "datasets", "demo", "flash_zero", "jobs", "main", "service"]
 
 
 def main() -> None:

@@ -74,8 +74,10 @@ class Api:
         try:
             response = self.http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise ApiError(f"cannot reach the API at {self.base_url} ({exc}); is `flashjobs up` running there? "
-                           "(--api-url or FLASHJOBS_API_URL say where it is)") from exc
+            raise ApiError(
+                f"cannot reach the API at {self.base_url} ({exc}); is `flashjobs up` running there? "
+                "(--api-url or FLASHJOBS_API_URL say where it is)"
+            ) from exc
         if response.status_code >= 400:
             raise ApiError(describe_error(response))
         return response
@@ -95,8 +97,12 @@ class Api:
         while True:
             headers = {"Last-Event-ID": last_epoch_id} if last_epoch_id is not None else {}
             try:
-                with self.http.stream("GET", f"/v1/jobs/{job_id}/metrics/stream", headers=headers,
-                                      timeout=httpx.Timeout(STREAM_IDLE_S, connect=5)) as response:
+                with self.http.stream(
+                    "GET",
+                    f"/v1/jobs/{job_id}/metrics/stream",
+                    headers=headers,
+                    timeout=httpx.Timeout(STREAM_IDLE_S, connect=5),
+                ) as response:
                     if response.status_code >= 400:
                         response.read()
                         raise ApiError(describe_error(response))
@@ -137,8 +143,10 @@ def download_artifact(client: Api, item: dict, folder: Path) -> Path:
                     digest.update(chunk)
                     out.write(chunk)
         if digest.hexdigest() != item["sha256"]:
-            raise Failure(f"artifact {item['name']}: sha256 {digest.hexdigest()} does not match the recorded "
-                           f"{item['sha256']}; the download was discarded")
+            raise Failure(
+                f"artifact {item['name']}: sha256 {digest.hexdigest()} does not match the recorded "
+                f"{item['sha256']}; the download was discarded"
+            )
         final = folder / name
         partial.replace(final)
         return final

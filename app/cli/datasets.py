@@ -86,8 +86,15 @@ def upload(api: Api, folders: list[tuple[str, Path]] | Path, *, name: str | None
             raise Failure(f"no files to upload in {', '.join(str(folder) for _, folder in folders)}")
         total = sum(path.stat().st_size + 1024 for path, _ in files)  # about a header and padding each
         chunks, content_type = tar_stream(files), "application/x-tar"
-    with Progress(TextColumn("uploading"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), console=console,
-                  transient=True, disable=not console.is_terminal) as progress:
+    with Progress(
+        TextColumn("uploading"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as progress:
         bar = progress.add_task("upload", total=total)
 
         def counted() -> Iterator[bytes]:
@@ -96,8 +103,14 @@ def upload(api: Api, folders: list[tuple[str, Path]] | Path, *, name: str | None
                 yield chunk
             progress.update(bar, description="validating")
 
-        response = api.request("POST", "/v1/datasets", content=counted(), params={"name": name} if name else None,
-                               headers={"Content-Type": content_type}, timeout=UPLOAD_TIMEOUT)
+        response = api.request(
+            "POST",
+            "/v1/datasets",
+            content=counted(),
+            params={"name": name} if name else None,
+            headers={"Content-Type": content_type},
+            timeout=UPLOAD_TIMEOUT,
+        )
     return response.json()
 
 
@@ -114,8 +127,10 @@ def wait_settled(api: Api, dataset: dict, *, poll_s: float = 1.0) -> dict:
 def print_dataset(dataset: dict) -> None:
     """The summary a person checks before training: classes and counts per split, sizes, problems."""
     colour = {"ready": "green", "invalid": "red"}.get(dataset["status"], "yellow")
-    console.print(f"Dataset [bold]{dataset['id']}[/] {escape(dataset['name'] or '')} [{colour}]{dataset['status']}[/]"
-                  f"  {dataset['images']} images, {dataset['bytes'] or 0:,} bytes, {dataset['layout'] or ''}")
+    console.print(
+        f"Dataset [bold]{dataset['id']}[/] {escape(dataset['name'] or '')} [{colour}]{dataset['status']}[/]"
+        f"  {dataset['images']} images, {dataset['bytes'] or 0:,} bytes, {dataset['layout'] or ''}"
+    )
     if dataset["splits"]:
         splits = list(dataset["splits"])
         table = Table("class", *splits)
@@ -124,9 +139,11 @@ def print_dataset(dataset: dict) -> None:
         console.print(table)
     sizes = dataset["image_sizes"]
     if sizes.get("width"):
-        console.print("image sizes (min/median/max): width {min}/{median}/{max}".format(**sizes["width"])
-                      + ", height {min}/{median}/{max}".format(**sizes["height"])
-                      + f"; formats {json.dumps(dataset['formats'])}; jobs train at {dataset['image_size']} px")
+        console.print(
+            "image sizes (min/median/max): width {min}/{median}/{max}".format(**sizes["width"])
+            + ", height {min}/{median}/{max}".format(**sizes["height"])
+            + f"; formats {json.dumps(dataset['formats'])}; jobs train at {dataset['image_size']} px"
+        )
     for problem in dataset["problems"]:
         console.print(f"[yellow]left out[/] {escape(problem['path'])}: {escape(problem['reason'])}")
     if dataset["problem_count"] > len(dataset["problems"]):
@@ -134,10 +151,14 @@ def print_dataset(dataset: dict) -> None:
 
 
 @datasets_app.command("upload")
-def upload_command(path: Annotated[Path, typer.Argument(help="A folder of class folders (or train/ and val/), "
-                                                             "or a zip or tar of one", exists=True)],
-                   name: Annotated[str | None, typer.Option(help="A name for people")] = None,
-                   api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+def upload_command(
+    path: Annotated[
+        Path, typer.Argument(help="A folder of class folders (or train/ and val/), or a zip or tar of one", exists=True)
+    ],
+    name: Annotated[str | None, typer.Option(help="A name for people")] = None,
+    api_url: ApiUrl = None,
+    as_json: AsJson = False,
+) -> None:
     """Upload your images: a folder is archived on the fly and streamed; an archive is sent as it is."""
     dataset = upload(api_for(api_url), [("", path)] if path.is_dir() else path, name=name or path.name)
     if as_json:
@@ -148,9 +169,12 @@ def upload_command(path: Annotated[Path, typer.Argument(help="A folder of class 
 
 
 @datasets_app.command("list")
-def list_command(limit: Annotated[int, typer.Option(help="At most this many (newest first)")] = 20,
-                 cursor: Annotated[str | None, typer.Option(help="next_cursor of an earlier page")] = None,
-                 api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+def list_command(
+    limit: Annotated[int, typer.Option(help="At most this many (newest first)")] = 20,
+    cursor: Annotated[str | None, typer.Option(help="next_cursor of an earlier page")] = None,
+    api_url: ApiUrl = None,
+    as_json: AsJson = False,
+) -> None:
     """List datasets, newest first."""
     page = api_for(api_url).get("/v1/datasets", limit=limit, cursor=cursor)
     if as_json:
@@ -158,8 +182,15 @@ def list_command(limit: Annotated[int, typer.Option(help="At most this many (new
         return
     table = Table("id", "name", "status", "classes", "images", "problems", "created")
     for d in page["datasets"]:
-        table.add_row(d["id"], escape(d["name"] or ""), d["status"], str(len(d["classes"])), str(d["images"]),
-                      str(d["problem_count"]), d["created_at"][:19])
+        table.add_row(
+            d["id"],
+            escape(d["name"] or ""),
+            d["status"],
+            str(len(d["classes"])),
+            str(d["images"]),
+            str(d["problem_count"]),
+            d["created_at"][:19],
+        )
     console.print(table)
     if page["next_cursor"]:
         console.print(f"More: flashjobs datasets list --cursor {page['next_cursor']}")

@@ -3,7 +3,7 @@
 import json
 import time
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -22,7 +22,7 @@ from app.stack.commands import NotReady, answers, exit_of, is_local, wait_ready
 from app.stack.lock import running_stack
 
 
-class DemoData(str, Enum):
+class DemoData(StrEnum):
     cifar = "cifar"
     synthetic = "synthetic"
 
@@ -43,16 +43,29 @@ class DemoPlan:
 
     def chain(self) -> dict:
         """The CIFAR-10 -> CIFAR-100 chain: train, then finetune from its backbone with strategy `freeze`."""
-        trainer = {"batch_size": self.batch_size, "num_workers": self.num_workers,
-                   "learning_rate": self.learning_rate, "optimizer": self.optimizer}
-        return {"steps": [
-            {"kind": "train", "dataset": {"name": "cifar10", **_limits(self.cifar10_per_class, 10)},
-             "model": {"backbone": "resnet18", "cifar_stem": self.cifar_stem},
-             "trainer": {**trainer, "max_epochs": self.train_epochs}},
-            {"kind": "finetune", "dataset": {"name": "cifar100", **_limits(self.cifar100_per_class, 100)},
-             "init_from": {"step": 0}, "finetune": {"strategy": "freeze"},
-             "trainer": {**trainer, "max_epochs": self.finetune_epochs}},
-        ]}
+        trainer = {
+            "batch_size": self.batch_size,
+            "num_workers": self.num_workers,
+            "learning_rate": self.learning_rate,
+            "optimizer": self.optimizer,
+        }
+        return {
+            "steps": [
+                {
+                    "kind": "train",
+                    "dataset": {"name": "cifar10", **_limits(self.cifar10_per_class, 10)},
+                    "model": {"backbone": "resnet18", "cifar_stem": self.cifar_stem},
+                    "trainer": {**trainer, "max_epochs": self.train_epochs},
+                },
+                {
+                    "kind": "finetune",
+                    "dataset": {"name": "cifar100", **_limits(self.cifar100_per_class, 100)},
+                    "init_from": {"step": 0},
+                    "finetune": {"strategy": "freeze"},
+                    "trainer": {**trainer, "max_epochs": self.finetune_epochs},
+                },
+            ]
+        }
 
 
 def _limits(per_class: tuple[int, int] | None, classes: int) -> dict:
@@ -62,14 +75,31 @@ def _limits(per_class: tuple[int, int] | None, classes: int) -> dict:
 
 
 # The whole recipe on the whole sets: meant for a GPU (hours on a CPU).
-FULL_PLAN = DemoPlan(train_epochs=25, finetune_epochs=15, batch_size=256, cifar_stem=True, cifar10_per_class=None,
-                     cifar100_per_class=None, num_workers=4, learning_rate=0.1, optimizer="sgd")
+FULL_PLAN = DemoPlan(
+    train_epochs=25,
+    finetune_epochs=15,
+    batch_size=256,
+    cifar_stem=True,
+    cifar10_per_class=None,
+    cifar100_per_class=None,
+    num_workers=4,
+    learning_rate=0.1,
+    optimizer="sgd",
+)
 # Sized on 2 CPU cores to finish in a few minutes: class-balanced subsets, few epochs, and the ImageNet stem
 # (about 14x less compute than the CIFAR stem at 32x32), so far more images fit in the same minutes.
 # Adam needs no schedule tuned to so short a run; no DataLoader processes, as they would take the 2 cores' time.
-CPU_PLAN = DemoPlan(train_epochs=3, finetune_epochs=3, batch_size=64, cifar_stem=False,
-                    cifar10_per_class=(500, 100), cifar100_per_class=(50, 10), num_workers=0, learning_rate=0.001,
-                    optimizer="adam")
+CPU_PLAN = DemoPlan(
+    train_epochs=3,
+    finetune_epochs=3,
+    batch_size=64,
+    cifar_stem=False,
+    cifar10_per_class=(500, 100),
+    cifar100_per_class=(50, 10),
+    num_workers=0,
+    learning_rate=0.001,
+    optimizer="adam",
+)
 SYNTHETIC_FULL_PER_CLASS = {"cifar10": (5000, 1000), "cifar100": (500, 100)}  # the real sets' sizes
 
 
@@ -81,8 +111,10 @@ def prepare_synthetic(data_dir: Path, plan: DemoPlan) -> None:
     """Write the synthetic CIFAR files the plan needs, unless the same ones are there already."""
     from app.synthetic_data import CIFAR10_FOLDER, CIFAR100_FOLDER, write_cifar10, write_cifar100
 
-    sizes = {"cifar10": plan.cifar10_per_class or SYNTHETIC_FULL_PER_CLASS["cifar10"],
-             "cifar100": plan.cifar100_per_class or SYNTHETIC_FULL_PER_CLASS["cifar100"]}
+    sizes = {
+        "cifar10": plan.cifar10_per_class or SYNTHETIC_FULL_PER_CLASS["cifar10"],
+        "cifar100": plan.cifar100_per_class or SYNTHETIC_FULL_PER_CLASS["cifar100"],
+    }
     marker = data_dir / "synthetic.json"
     written = all((data_dir / folder).is_dir() for folder in (CIFAR10_FOLDER, CIFAR100_FOLDER))
     if written and marker.exists() and json.loads(marker.read_text()) == {k: list(v) for k, v in sizes.items()}:
@@ -91,9 +123,11 @@ def prepare_synthetic(data_dir: Path, plan: DemoPlan) -> None:
     write_cifar10(data_dir, train_per_class=sizes["cifar10"][0], val_per_class=sizes["cifar10"][1])
     write_cifar100(data_dir, train_per_class=sizes["cifar100"][0], val_per_class=sizes["cifar100"][1])
     marker.write_text(json.dumps(sizes))
-    console.print(f"[magenta]SYNTHETIC data written to {data_dir}[/]: coloured patterns in CIFAR's file layout, "
-                  f"{sizes['cifar10'][0]}+{sizes['cifar10'][1]} images per class for 10 classes, "
-                  f"{sizes['cifar100'][0]}+{sizes['cifar100'][1]} for 100. Not the real CIFAR images.")
+    console.print(
+        f"[magenta]SYNTHETIC data written to {data_dir}[/]: coloured patterns in CIFAR's file layout, "
+        f"{sizes['cifar10'][0]}+{sizes['cifar10'][1]} images per class for 10 classes, "
+        f"{sizes['cifar100'][0]}+{sizes['cifar100'][1]} for 100. Not the real CIFAR images."
+    )
 
 
 def check_served_data_dir(state_dir: Path, data: DemoData, data_dir: Path, url: str) -> None:
@@ -105,19 +139,26 @@ def check_served_data_dir(state_dir: Path, data: DemoData, data_dir: Path, url: 
         needs = f"; its worker must read FLASHJOBS_DATA_DIR={data_dir}" if data is DemoData.synthetic else ""
         console.print(f"Using the API already answering at {url}{needs}.")
     elif data is DemoData.synthetic and served != data_dir.resolve():
-        raise Failure(f"the stack running at {url} reads datasets from {served}, not the synthetic data in "
-                       f"{data_dir}. Stop it (Ctrl-C in its terminal) and run the demo again: it then starts a "
-                       "stack of its own")
+        raise Failure(
+            f"the stack running at {url} reads datasets from {served}, not the synthetic data in "
+            f"{data_dir}. Stop it (Ctrl-C in its terminal) and run the demo again: it then starts a "
+            "stack of its own"
+        )
     elif data is DemoData.cifar and served == synthetic:
-        raise Failure(f"the stack running at {url} reads the SYNTHETIC data in {served}. Stop it (Ctrl-C in its "
-                       "terminal) and run the demo again: it then starts a stack of its own")
+        raise Failure(
+            f"the stack running at {url} reads the SYNTHETIC data in {served}. Stop it (Ctrl-C in its "
+            "terminal) and run the demo again: it then starts a stack of its own"
+        )
     else:
         console.print(f"Using the stack already running at {url} (data dir {served}); it stays running.")
 
 
 def summary_table(jobs: list[dict]) -> Table:
-    table = Table("metric", *(f"{job['kind']} {job['spec']['dataset']['name']}" for job in jobs),
-                  title="Final metrics (last epoch)")
+    table = Table(
+        "metric",
+        *(f"{job['kind']} {job['spec']['dataset']['name']}" for job in jobs),
+        title="Final metrics (last epoch)",
+    )
     for name in ordered_series({n for job in jobs for n in job["latest_metrics"]}):
         table.add_row(name, *(fmt_value(job["latest_metrics"].get(name)) for job in jobs))
     table.add_row("status", *(status_text(job) for job in jobs))
@@ -144,39 +185,58 @@ def run_demo_chain(client: Api, plan: DemoPlan) -> list[dict]:
     links.columns[3].overflow = "fold"  # a narrow terminal wraps the links rather than cutting them short
     for job in finals:
         for item in client.get(f"/v1/jobs/{job['id']}/artifacts"):
-            links.add_row(f"{job['kind']} {job['spec']['dataset']['name']}", item["name"], f"{item['size']:,}",
-                          client.base_url + item["url"])
+            links.add_row(
+                f"{job['kind']} {job['spec']['dataset']['name']}",
+                item["name"],
+                f"{item['size']:,}",
+                client.base_url + item["url"],
+            )
     if links.rows:
         console.print(links)
     return finals
 
 
 @app.command()
-def demo(data: Annotated[DemoData, typer.Option(help="cifar downloads CIFAR if missing; synthetic needs no "
-                                                     "internet")] = DemoData.cifar,
-         full: Annotated[bool, typer.Option("--full", help="The whole recipe: ResNet-18 with the CIFAR stem, "
-                                                           "25 epochs on all of CIFAR-10, then 15 epochs of "
-                                                           "finetuning on all of CIFAR-100 (for a GPU)")] = False,
-         api_url: ApiUrl = None) -> None:
+def demo(
+    data: Annotated[
+        DemoData, typer.Option(help="cifar downloads CIFAR if missing; synthetic needs no internet")
+    ] = DemoData.cifar,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="The whole recipe: ResNet-18 with the CIFAR stem, "
+            "25 epochs on all of CIFAR-10, then 15 epochs of "
+            "finetuning on all of CIFAR-100 (for a GPU)",
+        ),
+    ] = False,
+    api_url: ApiUrl = None,
+) -> None:
     """Train on CIFAR-10, then finetune on CIFAR-100 from its backbone (strategy freeze), following both live."""
     settings = get_settings()
     url = (api_url or settings.api_url).rstrip("/")
     plan = FULL_PLAN if full else CPU_PLAN
     data_dir = synthetic_data_dir(settings.state_dir) if data is DemoData.synthetic else settings.data_dir
     if full:
-        console.print("Full recipe: ResNet-18 (CIFAR stem), 25 epochs on all of CIFAR-10, then 15 epochs of "
-                      "finetuning (frozen backbone) on all of CIFAR-100, batch 256. Meant for a GPU.")
+        console.print(
+            "Full recipe: ResNet-18 (CIFAR stem), 25 epochs on all of CIFAR-10, then 15 epochs of "
+            "finetuning (frozen backbone) on all of CIFAR-100, batch 256. Meant for a GPU."
+        )
     else:
-        console.print(f"CPU-sized demo (--full runs the whole recipe, for a GPU): ResNet-18 with the ImageNet stem "
-                      f"(14x cheaper at 32x32 than the CIFAR stem), {plan.train_epochs} epochs on a class-balanced "
-                      f"{plan.cifar10_per_class[0] * 10}-image subset of CIFAR-10, then {plan.finetune_epochs} "
-                      f"epochs of finetuning (frozen backbone) on {plan.cifar100_per_class[0] * 100} images of "
-                      "CIFAR-100, with Adam. It shows the pipeline, not what the model can reach.")
+        console.print(
+            f"CPU-sized demo (--full runs the whole recipe, for a GPU): ResNet-18 with the ImageNet stem "
+            f"(14x cheaper at 32x32 than the CIFAR stem), {plan.train_epochs} epochs on a class-balanced "
+            f"{plan.cifar10_per_class[0] * 10}-image subset of CIFAR-10, then {plan.finetune_epochs} "
+            f"epochs of finetuning (frozen backbone) on {plan.cifar100_per_class[0] * 100} images of "
+            "CIFAR-100, with Adam. It shows the pipeline, not what the model can reach."
+        )
     if data is DemoData.synthetic:
         prepare_synthetic(data_dir, plan)
     else:
-        console.print(f"Data: real CIFAR; the worker downloads it (about 165 MB per set) into its data dir "
-                      f"({data_dir} unless the running stack says otherwise) when missing.")
+        console.print(
+            f"Data: real CIFAR; the worker downloads it (about 165 MB per set) into its data dir "
+            f"({data_dir} unless the running stack says otherwise) when missing."
+        )
 
     background = None
     if answers(url):
@@ -185,8 +245,9 @@ def demo(data: Annotated[DemoData, typer.Option(help="cifar downloads CIFAR if m
         raise Failure(f"no API answers at {url}; start one there, or leave --api-url out to run a local stack")
     else:
         log_file = settings.state_dir / "logs" / "demo-stack.log"
-        console.print(f"Starting a stack in the background for this demo (log: {log_file}); it stops when "
-                      "the demo ends.")
+        console.print(
+            f"Starting a stack in the background for this demo (log: {log_file}); it stops when the demo ends."
+        )
         env = {"FLASHJOBS_DATA_DIR": str(data_dir.resolve()), "FLASHJOBS_API_URL": url}
         background = start_in_background(api_url=url, env=env, log_file=log_file)
         try:
@@ -205,9 +266,11 @@ def demo(data: Annotated[DemoData, typer.Option(help="cifar downloads CIFAR if m
     console.print(f"Demo wall time: {fmt_duration(time.monotonic() - started)}")
     failed = [job for job in finals if job["status"] != JobStatus.SUCCEEDED]
     if any(job.get("error") and job["error"]["type"] == "dataset_missing" for job in failed):
-        console.print("[yellow]CIFAR is not in the data dir and could not be downloaded (no internet?). Run the "
-                      "demo offline on synthetic data: `flashjobs demo --data synthetic` (or `make demo "
-                      "DATA=synthetic`).[/]")
+        console.print(
+            "[yellow]CIFAR is not in the data dir and could not be downloaded (no internet?). Run the "
+            "demo offline on synthetic data: `flashjobs demo --data synthetic` (or `make demo "
+            "DATA=synthetic`).[/]"
+        )
     if data is DemoData.synthetic:
         console.print("[magenta]These numbers come from SYNTHETIC data, not CIFAR.[/]")
     raise typer.Exit(1 if failed else 0)

@@ -59,7 +59,7 @@ FOLDERS = ("train_folder", "val_folder")
 # Options that mean something in Flash Zero but not in a flashjobs job, and why.
 REFUSED = {
     "model.pretrained": "flashjobs backbones start from random weights (nothing is downloaded); to start from "
-                        "trained weights, finetune from a job's backbone (kind finetune)",
+    "trained weights, finetune from a job's backbone (kind finetune)",
     "test_folder": "a flashjobs job has no test stage: the val split is evaluated after every epoch",
     "predict_folder": "a flashjobs job does not predict; download its TorchScript `model` artifact for that",
     "val_split": "without --val_folder, flashjobs holds out a fixed, seeded 10% of each class",
@@ -85,8 +85,9 @@ def parse(args: list[str]) -> FlashZeroRun:
             if run.builder:
                 raise Failure(f"{token!r}: one data builder only (already {run.builder})")
             if token not in BUILDERS:
-                raise Failure(f"{token!r}: flashjobs trains single-label image folders; the builders are "
-                              f"{', '.join(BUILDERS)}")
+                raise Failure(
+                    f"{token!r}: flashjobs trains single-label image folders; the builders are {', '.join(BUILDERS)}"
+                )
             run.builder = token
             continue
         key, has_value, value = token[2:].partition("=")
@@ -121,21 +122,28 @@ def _apply(run: FlashZeroRun, key: str, value: str) -> None:
         except (ValueError, TypeError, AttributeError) as exc:
             raise Failure(f"--{key} {value}: {exc}") from exc
     else:
-        raise Failure(f"--{key} has no meaning for a flashjobs job; the Flash Zero options flashjobs maps are "
-                      f"{', '.join('--' + k for k in (*MAPPED, *FOLDERS))}")
+        raise Failure(
+            f"--{key} has no meaning for a flashjobs job; the Flash Zero options flashjobs maps are "
+            f"{', '.join('--' + k for k in (*MAPPED, *FOLDERS))}"
+        )
 
 
 def job_spec(run: FlashZeroRun, dataset_id: str) -> dict[str, Any]:
     """The job: Flash Zero's defaults (3 epochs, ResNet-18 with its ImageNet stem) under the options given."""
-    return {"kind": "train",
-            "dataset": {"id": dataset_id, **run.spec.get("dataset", {})},
-            "model": {"backbone": "resnet18", "cifar_stem": False, **run.spec.get("model", {})},
-            "trainer": {"max_epochs": FLASH_ZERO_MAX_EPOCHS, **run.spec.get("trainer", {})}}
+    return {
+        "kind": "train",
+        "dataset": {"id": dataset_id, **run.spec.get("dataset", {})},
+        "model": {"backbone": "resnet18", "cifar_stem": False, **run.spec.get("model", {})},
+        "trainer": {"max_epochs": FLASH_ZERO_MAX_EPOCHS, **run.spec.get("trainer", {})},
+    }
 
 
 @app.command("image_classification", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def image_classification(ctx: typer.Context, api_url: ApiUrl = None,
-                         watch: Annotated[bool, typer.Option(help="Follow the job until it ends")] = True) -> None:
+def image_classification(
+    ctx: typer.Context,
+    api_url: ApiUrl = None,
+    watch: Annotated[bool, typer.Option(help="Follow the job until it ends")] = True,
+) -> None:
     """Flash Zero's `flash image_classification [--trainer.max_epochs N] [--model.backbone B] from_folders
     --train_folder DIR [--val_folder DIR]`, trained by the service: uploads, submits, watches."""
     run = parse(ctx.args)
@@ -143,16 +151,22 @@ def image_classification(ctx: typer.Context, api_url: ApiUrl = None,
     if run.builder == "from_hymenoptera":
         dataset = wait_settled(api, api.post("/v1/datasets", {"url": HYMENOPTERA_URL, "name": "hymenoptera"}))
     else:
-        prefixes = {"train_folder": "train/", "val_folder": "val/"} if "val_folder" in run.folders else {
-            "train_folder": ""}
-        dataset = upload(api, [(prefixes[key], run.folders[key]) for key in prefixes],
-                         name=run.folders["train_folder"].resolve().parent.name or None)
+        prefixes = (
+            {"train_folder": "train/", "val_folder": "val/"} if "val_folder" in run.folders else {"train_folder": ""}
+        )
+        dataset = upload(
+            api,
+            [(prefixes[key], run.folders[key]) for key in prefixes],
+            name=run.folders["train_folder"].resolve().parent.name or None,
+        )
     print_dataset(dataset)
     if dataset["status"] != "ready":
         raise typer.Exit(1)
     job = api.post("/v1/jobs", job_spec(run, dataset["id"]))
-    console.print(f"Job {job['id']} submitted: {job['spec']['model']['backbone']}, "
-                  f"{job['progress']['max_epochs']} epochs at {job['spec']['dataset']['image_size']} px")
+    console.print(
+        f"Job {job['id']} submitted: {job['spec']['model']['backbone']}, "
+        f"{job['progress']['max_epochs']} epochs at {job['spec']['dataset']['image_size']} px"
+    )
     if not watch:
         return
     final = follow(api, job["id"])

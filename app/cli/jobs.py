@@ -33,17 +33,27 @@ def follow(api: Api, job_id: str, *, label: str = "") -> dict:
     job = api.get(f"/v1/jobs/{job_id}")
     max_epochs = job["progress"]["max_epochs"]
     running = False
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"),
-                  console=console, transient=True, disable=not console.is_terminal) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[detail]}"),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as progress:
         bar = progress.add_task(f"{label}{job['status']}", total=None, detail="")
         for event in api.job_events(job_id):
             if event.event == "progress":
                 running = True
                 p = json.loads(event.data)
-                progress.update(bar, description=f"{label}epoch {p['epoch'] + 1}/{max_epochs}",
-                                total=p["num_batches"], completed=p["batch"],
-                                detail=f"{p['batch']}/{p['num_batches']} batches  {p['images_per_second']:,.0f} img/s"
-                                       f"  ETA {fmt_duration(p['eta_seconds'])}")
+                progress.update(
+                    bar,
+                    description=f"{label}epoch {p['epoch'] + 1}/{max_epochs}",
+                    total=p["num_batches"],
+                    completed=p["batch"],
+                    detail=f"{p['batch']}/{p['num_batches']} batches  {p['images_per_second']:,.0f} img/s"
+                    f"  ETA {fmt_duration(p['eta_seconds'])}",
+                )
             elif event.event == "epoch":
                 running = True
                 e = json.loads(event.data)
@@ -62,10 +72,12 @@ def follow(api: Api, job_id: str, *, label: str = "") -> dict:
 
 
 @app.command()
-def submit(spec_file: Annotated[Path, typer.Argument(help="A JobSpec as JSON ('-' reads standard input)")],
-           chain: Annotated[bool, typer.Option("--chain", help="The file is a chain: {\"steps\": [...]} or a list")]
-           = False,
-           api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+def submit(
+    spec_file: Annotated[Path, typer.Argument(help="A JobSpec as JSON ('-' reads standard input)")],
+    chain: Annotated[bool, typer.Option("--chain", help='The file is a chain: {"steps": [...]} or a list')] = False,
+    api_url: ApiUrl = None,
+    as_json: AsJson = False,
+) -> None:
     """Submit a job, or a chain of jobs whose later steps start from earlier ones."""
     try:
         body = json.loads(sys.stdin.read() if str(spec_file) == "-" else spec_file.read_text())
@@ -84,11 +96,14 @@ def submit(spec_file: Annotated[Path, typer.Argument(help="A JobSpec as JSON ('-
 
 
 @app.command("list")
-def list_jobs(status: Annotated[str | None, typer.Option(help="Only jobs with this status")] = None,
-              kind: Annotated[str | None, typer.Option(help="train or finetune")] = None,
-              limit: Annotated[int, typer.Option(help="At most this many (newest first)")] = 20,
-              cursor: Annotated[str | None, typer.Option(help="next_cursor of an earlier page")] = None,
-              api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+def list_jobs(
+    status: Annotated[str | None, typer.Option(help="Only jobs with this status")] = None,
+    kind: Annotated[str | None, typer.Option(help="train or finetune")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many (newest first)")] = 20,
+    cursor: Annotated[str | None, typer.Option(help="next_cursor of an earlier page")] = None,
+    api_url: ApiUrl = None,
+    as_json: AsJson = False,
+) -> None:
     """List jobs, newest first."""
     page = api_for(api_url).get("/v1/jobs", status=status, kind=kind, limit=limit, cursor=cursor)
     if as_json:
@@ -107,12 +122,19 @@ def show(job_id: JobId, api_url: ApiUrl = None, as_json: AsJson = False) -> None
         print(json.dumps(job, indent=2))
         return
     facts = Table.grid(padding=(0, 2))
-    for name, value in [("id", job["id"]), ("kind", job["kind"]), ("status", status_text(job)),
-                        ("parent", job["parent_id"] or "-"),
-                        ("epochs", f"{job['progress']['epoch']}/{job['progress']['max_epochs']}"),
-                        ("attempt", str(job["attempt"])), ("created", job["created_at"]),
-                        ("started", job["started_at"] or "-"), ("finished", job["finished_at"] or "-"),
-                        ("wall time", fmt_duration(job_seconds(job))), ("error", error_text(job) or "-")]:
+    for name, value in [
+        ("id", job["id"]),
+        ("kind", job["kind"]),
+        ("status", status_text(job)),
+        ("parent", job["parent_id"] or "-"),
+        ("epochs", f"{job['progress']['epoch']}/{job['progress']['max_epochs']}"),
+        ("attempt", str(job["attempt"])),
+        ("created", job["created_at"]),
+        ("started", job["started_at"] or "-"),
+        ("finished", job["finished_at"] or "-"),
+        ("wall time", fmt_duration(job_seconds(job))),
+        ("error", error_text(job) or "-"),
+    ]:
         facts.add_row(f"[bold]{name}[/]", value)
     console.print(facts)
     if job["latest_metrics"]:
@@ -142,11 +164,13 @@ def watch(job_id: JobId, api_url: ApiUrl = None) -> None:
 
 
 @app.command()
-def metrics(job_id: JobId,
-            names: Annotated[str | None, typer.Option(help="Comma-separated series, e.g. val_accuracy,val_loss")]
-            = None,
-            plot: Annotated[Path | None, typer.Option(help="Also draw the curves into this PNG file")] = None,
-            api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+def metrics(
+    job_id: JobId,
+    names: Annotated[str | None, typer.Option(help="Comma-separated series, e.g. val_accuracy,val_loss")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Also draw the curves into this PNG file")] = None,
+    api_url: ApiUrl = None,
+    as_json: AsJson = False,
+) -> None:
     """A job's metric curves, one row per epoch."""
     answer = api_for(api_url).get(f"/v1/jobs/{job_id}/metrics", names=names)
     if as_json:
@@ -171,10 +195,14 @@ def metrics(job_id: JobId,
 
 
 @app.command()
-def artifacts(job_id: JobId,
-              download: Annotated[Path | None, typer.Option(help="Download every artifact into this folder "
-                                                                 "(each checked against its sha256)")] = None,
-              api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+def artifacts(
+    job_id: JobId,
+    download: Annotated[
+        Path | None, typer.Option(help="Download every artifact into this folder (each checked against its sha256)")
+    ] = None,
+    api_url: ApiUrl = None,
+    as_json: AsJson = False,
+) -> None:
     """A job's artifacts (model, backbone, ...) with checksums; --download fetches and verifies them."""
     client = api_for(api_url)
     listing = client.get(f"/v1/jobs/{job_id}/artifacts")

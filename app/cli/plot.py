@@ -21,13 +21,17 @@ def draw_curves(series: dict[str, list[dict]], path: Path, *, title: str) -> Non
     figure, axes = plt.subplots(rows, columns, figsize=(6 * columns, 3.2 * rows), squeeze=False)
     for ax, (metric, names) in zip(axes.flat, panels.items(), strict=False):
         for name in names:
-            ax.plot([p["epoch"] + 1 for p in series[name]], [p["value"] for p in series[name]], marker="o",
-                    label=name.split("_", 1)[0])
+            ax.plot(
+                [p["epoch"] + 1 for p in series[name]],
+                [p["value"] for p in series[name]],
+                marker="o",
+                label=name.split("_", 1)[0],
+            )
         ax.set_title(metric)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend()
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.set_visible(False)
     figure.suptitle(title)
     figure.tight_layout()

@@ -13,8 +13,19 @@ from app.jobs.status import JobStatus
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
 
-SERIES_ORDER = ("train_loss", "val_loss", "train_accuracy", "val_accuracy", "train_f1", "val_f1", "train_auroc",
-                "val_auroc", "train_lr", "train_epoch_seconds", "train_images_per_second")
+SERIES_ORDER = (
+    "train_loss",
+    "val_loss",
+    "train_accuracy",
+    "val_accuracy",
+    "train_f1",
+    "val_f1",
+    "train_auroc",
+    "val_auroc",
+    "train_lr",
+    "train_epoch_seconds",
+    "train_images_per_second",
+)
 
 
 def fmt_value(value: float | None) -> str:
@@ -46,8 +57,12 @@ def job_seconds(job: dict) -> float | None:
 
 
 def status_text(job: dict) -> str:
-    colour = {JobStatus.SUCCEEDED: "green", JobStatus.FAILED: "red", JobStatus.CANCELLED: "yellow",
-              JobStatus.RUNNING: "cyan"}.get(job["status"], "")
+    colour = {
+        JobStatus.SUCCEEDED: "green",
+        JobStatus.FAILED: "red",
+        JobStatus.CANCELLED: "yellow",
+        JobStatus.RUNNING: "cyan",
+    }.get(job["status"], "")
     return f"[{colour}]{job['status']}[/]" if colour else job["status"]
 
 
@@ -63,15 +78,24 @@ def jobs_table(jobs: list[dict]) -> Table:
         column.no_wrap = True  # ids must stay whole (to be copied), statuses and numbers readable
     for job in jobs:
         progress = job["progress"]
-        table.add_row(job["id"], job["kind"], status_text(job), f"{progress['epoch']}/{progress['max_epochs']}",
-                      fmt_value(job["latest_metrics"].get("val_accuracy")), job["created_at"][5:16].replace("T", " "),
-                      escape(job["error"]["type"]) if job.get("error") else "")
+        table.add_row(
+            job["id"],
+            job["kind"],
+            status_text(job),
+            f"{progress['epoch']}/{progress['max_epochs']}",
+            fmt_value(job["latest_metrics"].get("val_accuracy")),
+            job["created_at"][5:16].replace("T", " "),
+            escape(job["error"]["type"]) if job.get("error") else "",
+        )
     return table
 
 
 def epoch_line(epoch: int, max_epochs: int, metrics: dict[str, float]) -> str:
-    shown = [f"{name} [bold]{fmt_value(metrics[name])}[/]" for name in ordered_series(metrics)
-             if name not in ("train_epoch_seconds", "train_images_per_second", "train_lr")]
+    shown = [
+        f"{name} [bold]{fmt_value(metrics[name])}[/]"
+        for name in ordered_series(metrics)
+        if name not in ("train_epoch_seconds", "train_images_per_second", "train_lr")
+    ]
     speed = ""
     if "train_epoch_seconds" in metrics:
         speed = f"  ({fmt_duration(metrics['train_epoch_seconds'])}"

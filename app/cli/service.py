@@ -18,8 +18,10 @@ app.add_typer(db_app, name="db")
 
 
 @app.command()
-def up(host: Annotated[str | None, typer.Option(help="Listen address [default: from FLASHJOBS_API_URL]")] = None,
-       port: Annotated[int | None, typer.Option(help="Port [default: from FLASHJOBS_API_URL]")] = None) -> None:
+def up(
+    host: Annotated[str | None, typer.Option(help="Listen address [default: from FLASHJOBS_API_URL]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: from FLASHJOBS_API_URL]")] = None,
+) -> None:
     """Run the whole service here: bundled Redis (unless FLASHJOBS_REDIS_URL), the API, one worker. Ctrl-C stops it."""
     settings = get_settings()
     default_host, default_port = host_and_port(settings.api_url)
@@ -27,8 +29,10 @@ def up(host: Annotated[str | None, typer.Option(help="Listen address [default: f
 
 
 @app.command()
-def api(host: Annotated[str | None, typer.Option(help="Listen address [default: from FLASHJOBS_API_URL]")] = None,
-        port: Annotated[int | None, typer.Option(help="Port [default: from FLASHJOBS_API_URL]")] = None) -> None:
+def api(
+    host: Annotated[str | None, typer.Option(help="Listen address [default: from FLASHJOBS_API_URL]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [default: from FLASHJOBS_API_URL]")] = None,
+) -> None:
     """Run the API server only (uvicorn)."""
     default_host, default_port = host_and_port(get_settings().api_url)
     argv = api_argv(host or default_host, port or default_port)
@@ -36,8 +40,10 @@ def api(host: Annotated[str | None, typer.Option(help="Listen address [default: 
 
 
 @app.command()
-def worker(hostname: Annotated[str, typer.Option(help="Celery node name; one worker per GPU")] = "flashjobs@%h",
-           loglevel: Annotated[str, typer.Option(help="Celery log level")] = "info") -> None:
+def worker(
+    hostname: Annotated[str, typer.Option(help="Celery node name; one worker per GPU")] = "flashjobs@%h",
+    loglevel: Annotated[str, typer.Option(help="Celery log level")] = "info",
+) -> None:
     """Run a Celery worker that trains one job at a time on this machine (CUDA_VISIBLE_DEVICES picks the GPU)."""
     argv = worker_argv(hostname, loglevel)
     os.execv(argv[0], argv)  # exec: SIGTERM from `docker stop` reaches Celery, whose running job checkpoints

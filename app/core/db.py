@@ -91,8 +91,9 @@ def get_read_engine() -> Engine:
     return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
-async def read_in_thread(fn: Callable[..., T], /, *args: Any, limiter: anyio.CapacityLimiter | None = None,
-                         **kwargs: Any) -> T:
+async def read_in_thread(
+    fn: Callable[..., T], /, *args: Any, limiter: anyio.CapacityLimiter | None = None, **kwargs: Any
+) -> T:
     """Run `fn(session, *args, **kwargs)` in a worker thread with a session on the read engine: one thread hop."""
     # The session closes in that thread: its connection is back in the pool when this returns, and what fn loaded
     # stays readable (nothing commits). `limiter` caps how many such reads run at once (default: anyio's 40).

@@ -24,19 +24,35 @@ def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def start_redis_server(*, port: int, data_dir: Path, timeout_s: float = 10.0,
-                       preexec_fn: Callable[[], None] | None = None) -> subprocess.Popen[bytes]:
+def start_redis_server(
+    *, port: int, data_dir: Path, timeout_s: float = 10.0, preexec_fn: Callable[[], None] | None = None
+) -> subprocess.Popen[bytes]:
     """Start redis-server on 127.0.0.1:port with append-only persistence in data_dir; wait until it answers.
 
     preexec_fn runs in the child before exec (a parent-death signal, say).
     """
     data_dir.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
-        [str(redis_server_binary()), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(data_dir.resolve()),
-         # Queued messages and live streams survive a restart; SQL keeps the record either way.
-         "--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
-         "--logfile", str((data_dir / "redis.log").resolve())],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            str(redis_server_binary()),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(data_dir.resolve()),
+            # Queued messages and live streams survive a restart; SQL keeps the record either way.
+            "--appendonly",
+            "yes",
+            "--appendfsync",
+            "everysec",
+            "--save",
+            "",
+            "--logfile",
+            str((data_dir / "redis.log").resolve()),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,  # a terminal's Ctrl-C is for whoever started it, who stops Redis last
         preexec_fn=preexec_fn,
     )

@@ -86,8 +86,10 @@ class _Writer:
         """Count one entry and check its name; the relative path it unpacks to."""
         self.entries += 1
         if self.entries > self.limits.max_entries:
-            raise TooLarge(f"archive entry {name!r}: the archive has more than {self.limits.max_entries} entries "
-                           "(FLASHJOBS_DATASET_MAX_ENTRIES)")
+            raise TooLarge(
+                f"archive entry {name!r}: the archive has more than {self.limits.max_entries} entries "
+                "(FLASHJOBS_DATASET_MAX_ENTRIES)"
+            )
         relative = safe_relative(name)
         if relative in self.seen and relative.parts:
             raise Invalid(LOC, f"archive entry {name!r}: a second entry with the same path")
@@ -122,11 +124,16 @@ class _Writer:
     def _check(self, name: str, *, written: int) -> None:
         unpacked = self.extracted.unpacked_bytes
         if unpacked > self.limits.max_unpacked_bytes:
-            raise TooLarge(f"archive entry {name!r}: the archive unpacks to more than "
-                           f"{self.limits.max_unpacked_bytes} bytes (FLASHJOBS_DATASET_MAX_UNPACKED_BYTES)")
+            raise TooLarge(
+                f"archive entry {name!r}: the archive unpacks to more than "
+                f"{self.limits.max_unpacked_bytes} bytes (FLASHJOBS_DATASET_MAX_UNPACKED_BYTES)"
+            )
         if unpacked > self.max_bytes:
-            raise Invalid(LOC, f"archive entry {name!r}: unpacks to more than {self.limits.max_compression_ratio:g} "
-                               "times the archive's size, a zip bomb (FLASHJOBS_DATASET_MAX_COMPRESSION_RATIO)")
+            raise Invalid(
+                LOC,
+                f"archive entry {name!r}: unpacks to more than {self.limits.max_compression_ratio:g} "
+                "times the archive's size, a zip bomb (FLASHJOBS_DATASET_MAX_COMPRESSION_RATIO)",
+            )
 
 
 @contextmanager
@@ -134,8 +141,15 @@ def _corrupt_names(name: str, what: str) -> Iterator[None]:
     """Decoder errors of a damaged archive become a 422 that names the entry being read."""
     try:
         yield
-    except (zipfile.BadZipFile, tarfile.TarError, zlib.error, EOFError, OSError, NotImplementedError,
-            ValueError) as exc:
+    except (
+        zipfile.BadZipFile,
+        tarfile.TarError,
+        zlib.error,
+        EOFError,
+        OSError,
+        NotImplementedError,
+        ValueError,
+    ) as exc:
         raise Invalid(LOC, f"{what} {name!r}: truncated or corrupt ({exc})") from exc
 
 
@@ -167,8 +181,11 @@ def _extract_tar(archive: Path, writer: _Writer) -> None:
         with tarfile.open(archive, "r:*") as opened:
             _extract_tar_members(opened, writer)
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:  # from open: the members' errors are Invalid
-        raise Invalid(LOC, "the body is not a zip or tar archive (tar may be gzip, bzip2 or xz compressed), or it "
-                           f"is cut off at its start ({exc})") from exc
+        raise Invalid(
+            LOC,
+            "the body is not a zip or tar archive (tar may be gzip, bzip2 or xz compressed), or it "
+            f"is cut off at its start ({exc})",
+        ) from exc
 
 
 def _extract_tar_members(opened: tarfile.TarFile, writer: _Writer) -> None:

@@ -51,9 +51,11 @@ def checked_address(url: str, *, allow: Sequence[Network]) -> tuple[str, int, st
         ip = ipaddress.ip_address(address.split("%")[0])
         ip = getattr(ip, "ipv4_mapped", None) or ip
         if (not ip.is_global or ip.is_multicast) and not any(ip in network for network in allow):
-            raise FetchRefused(f"{parts.hostname} resolves to {address}, an address of the service's own network "
-                               "(loopback, private, link-local or metadata): refused unless "
-                               "FLASHJOBS_DATASET_FETCH_ALLOW_NETWORKS allows it")
+            raise FetchRefused(
+                f"{parts.hostname} resolves to {address}, an address of the service's own network "
+                "(loopback, private, link-local or metadata): refused unless "
+                "FLASHJOBS_DATASET_FETCH_ALLOW_NETWORKS allows it"
+            )
     return parts.hostname, port, addresses[0]
 
 
@@ -80,8 +82,16 @@ class PinnedHTTPSConnection(http.client.HTTPSConnection):
         self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
 
 
-def fetch(url: str, *, dest: Path, max_bytes: int, timeout_s: float, max_redirects: int,
-          allow: Sequence[Network], on_progress: Callable[[], None] = lambda: None) -> tuple[str, int]:
+def fetch(
+    url: str,
+    *,
+    dest: Path,
+    max_bytes: int,
+    timeout_s: float,
+    max_redirects: int,
+    allow: Sequence[Network],
+    on_progress: Callable[[], None] = lambda: None,
+) -> tuple[str, int]:
     """Download `url` into the new file `dest`; returns (sha256, size). Raises FetchRefused or TooLarge."""
     deadline = time.monotonic() + timeout_s
     for _ in range(max_redirects + 1):
@@ -90,8 +100,11 @@ def fetch(url: str, *, dest: Path, max_bytes: int, timeout_s: float, max_redirec
         pinned = PinnedHTTPSConnection if parts.scheme == "https" else PinnedHTTPConnection
         connection = pinned(host, port, address=address, timeout=_left(deadline, url))
         try:
-            connection.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
-                               headers={"User-Agent": "flashjobs", "Accept-Encoding": "identity"})
+            connection.request(
+                "GET",
+                (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+                headers={"User-Agent": "flashjobs", "Accept-Encoding": "identity"},
+            )
             response = connection.getresponse()
             if response.status in REDIRECTS and response.getheader("Location"):
                 url = urljoin(url, response.getheader("Location"))
@@ -101,8 +114,15 @@ def fetch(url: str, *, dest: Path, max_bytes: int, timeout_s: float, max_redirec
             declared = response.getheader("Content-Length", "")
             if declared.isdigit() and int(declared) > max_bytes:
                 raise TooLarge(f"{url} is {declared} bytes, over {max_bytes} (FLASHJOBS_MAX_UPLOAD_BYTES)")
-            return _save(response, connection, dest=dest, max_bytes=max_bytes, deadline=deadline, url=url,
-                         on_progress=on_progress)
+            return _save(
+                response,
+                connection,
+                dest=dest,
+                max_bytes=max_bytes,
+                deadline=deadline,
+                url=url,
+                on_progress=on_progress,
+            )
         except (OSError, http.client.HTTPException) as exc:
             raise FetchRefused(f"fetching {url} failed: {type(exc).__name__}: {exc}") from exc
         finally:
@@ -117,8 +137,16 @@ def _left(deadline: float, url: str) -> float:
     return left
 
 
-def _save(response: http.client.HTTPResponse, connection: http.client.HTTPConnection, *, dest: Path, max_bytes: int,
-          deadline: float, url: str, on_progress: Callable[[], None]) -> tuple[str, int]:
+def _save(
+    response: http.client.HTTPResponse,
+    connection: http.client.HTTPConnection,
+    *,
+    dest: Path,
+    max_bytes: int,
+    deadline: float,
+    url: str,
+    on_progress: Callable[[], None],
+) -> tuple[str, int]:
     digest, size = hashlib.sha256(), 0
     with dest.open("xb") as out:
         while True:

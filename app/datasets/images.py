@@ -33,8 +33,10 @@ def inspect_image(path: Path, *, max_pixels: int) -> ImageInfo | str:
                 formats = ", ".join(sorted(TRAINABLE_FORMATS))
                 return f"{image.format} images are not read by training (formats: {formats})"
             if width * height > max_pixels:
-                return (f"{width}x{height} pixels is over the limit of {max_pixels} (a decompression bomb?; "
-                        "FLASHJOBS_DATASET_MAX_IMAGE_PIXELS)")
+                return (
+                    f"{width}x{height} pixels is over the limit of {max_pixels} (a decompression bomb?; "
+                    "FLASHJOBS_DATASET_MAX_IMAGE_PIXELS)"
+                )
             image.load()
             return ImageInfo(format=image.format, width=width, height=height)
     except Image.DecompressionBombError as exc:
@@ -59,8 +61,7 @@ def default_image_size(infos: list[ImageInfo]) -> int:
 def contact_sheet(samples: dict[str, list[Path]], out: Path) -> None:
     """One PNG: a row per class, its name, then a few of its images as thumbnails."""
     columns = max((len(paths) for paths in samples.values()), default=1)
-    sheet = Image.new("RGB", (LABEL_WIDTH + columns * (THUMBNAIL + 4) + 4, len(samples) * (THUMBNAIL + 4) + 4),
-                      "white")
+    sheet = Image.new("RGB", (LABEL_WIDTH + columns * (THUMBNAIL + 4) + 4, len(samples) * (THUMBNAIL + 4) + 4), "white")
     draw = ImageDraw.Draw(sheet)
     for row, (class_name, paths) in enumerate(samples.items()):
         top = 4 + row * (THUMBNAIL + 4)

@@ -36,15 +36,17 @@ def start_import(*, body: DatasetUrlIn, idempotency_key: str | None, settings: S
     url = str(body.url)
     body_hash = idempotency.request_hash(body.model_dump(mode="json"))
     with get_sessionmaker()() as session:
-        if idempotency_key and (stored := idempotency.replay(session, key=idempotency_key, route=ROUTE,
-                                                             body_hash=body_hash)):
+        if idempotency_key and (
+            stored := idempotency.replay(session, key=idempotency_key, route=ROUTE, body_hash=body_hash)
+        ):
             return stored.status_code, stored.response
         checked_address(url, allow=allowed_networks(settings.dataset_fetch_allow_networks))
         dataset = service.add_import(session, name=body.name, url=url)
         content = jsonable_encoder(dataset_out(dataset))
         if idempotency_key:
-            idempotency.remember(session, key=idempotency_key, route=ROUTE, body_hash=body_hash, status_code=202,
-                                 response=content)
+            idempotency.remember(
+                session, key=idempotency_key, route=ROUTE, body_hash=body_hash, status_code=202, response=content
+            )
         try:
             session.commit()
         except IntegrityError:  # the same key, at the same time: the other request's import is the one
@@ -53,8 +55,12 @@ def start_import(*, body: DatasetUrlIn, idempotency_key: str | None, settings: S
             if stored is None:
                 raise
             return stored.status_code, stored.response
-    threading.Thread(target=run_import, kwargs={"dataset_id": dataset.id, "url": url, "settings": settings},
-                     name=f"import-{dataset.id}", daemon=True).start()
+    threading.Thread(
+        target=run_import,
+        kwargs={"dataset_id": dataset.id, "url": url, "settings": settings},
+        name=f"import-{dataset.id}",
+        daemon=True,
+    ).start()
     return 202, content
 
 
@@ -92,10 +98,14 @@ def run_import(*, dataset_id: str, url: str, settings: Settings) -> None:
     sha256 = size = None
     try:
         with _Heartbeat(dataset_id, settings) as heartbeat:
-            sha256, size = fetch(url, dest=archive, max_bytes=settings.max_upload_bytes,
-                                 timeout_s=settings.dataset_fetch_timeout_s,
-                                 max_redirects=settings.dataset_fetch_max_redirects,
-                                 allow=allowed_networks(settings.dataset_fetch_allow_networks))
+            sha256, size = fetch(
+                url,
+                dest=archive,
+                max_bytes=settings.max_upload_bytes,
+                timeout_s=settings.dataset_fetch_timeout_s,
+                max_redirects=settings.dataset_fetch_max_redirects,
+                allow=allowed_networks(settings.dataset_fetch_allow_networks),
+            )
             heartbeat.status = DatasetStatus.VALIDATING
             ingested = ingest(archive, staging=incoming_dir(artifact_dir) / dataset_id, settings=settings)
         status, summary = ingested.status, ingested.summary
@@ -109,8 +119,9 @@ def run_import(*, dataset_id: str, url: str, settings: Settings) -> None:
     finally:
         archive.unlink(missing_ok=True)
     with session_scope() as session:
-        runnable = service.finish_import(session, dataset_id=dataset_id, status=status, summary=summary,
-                                         sha256=sha256, size=size)
+        runnable = service.finish_import(
+            session, dataset_id=dataset_id, status=status, summary=summary, sha256=sha256, size=size
+        )
     if runnable is None:  # ended meanwhile (the reconciler gave up on it): what it made is not wanted
         remove_files(artifact_dir, dataset_id)
         return

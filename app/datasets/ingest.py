@@ -31,9 +31,11 @@ class Ingested:
 
 
 def archive_limits(settings: Settings) -> ArchiveLimits:
-    return ArchiveLimits(max_entries=settings.dataset_max_entries,
-                         max_unpacked_bytes=settings.dataset_max_unpacked_bytes,
-                         max_compression_ratio=settings.dataset_max_compression_ratio)
+    return ArchiveLimits(
+        max_entries=settings.dataset_max_entries,
+        max_unpacked_bytes=settings.dataset_max_unpacked_bytes,
+        max_compression_ratio=settings.dataset_max_compression_ratio,
+    )
 
 
 def ingest(archive: Path, *, staging: Path, settings: Settings) -> Ingested:
@@ -61,9 +63,12 @@ def ingest(archive: Path, *, staging: Path, settings: Settings) -> Ingested:
         status = DatasetStatus.INVALID if blocking else DatasetStatus.READY
         summary = _summary(layout, kept, infos, problems, settings)
         if status is DatasetStatus.READY:
-            manifest = {"classes": layout.classes, "image_size": summary["image_size"],
-                        "train": [[str(p), label] for p, label in kept["train"]],
-                        "val": [[str(p), label] for p, label in kept["val"]] if layout.val is not None else None}
+            manifest = {
+                "classes": layout.classes,
+                "image_size": summary["image_size"],
+                "train": [[str(p), label] for p, label in kept["train"]],
+                "val": [[str(p), label] for p, label in kept["val"]] if layout.val is not None else None,
+            }
             (staging / MANIFEST).write_text(json.dumps(manifest))
             samples = {name: [] for name in layout.classes}
             for path, label in kept["train"]:
@@ -93,8 +98,11 @@ def _inspect_all(files: Path, entries: list[tuple[PurePosixPath, int]], settings
 def _why_it_cannot_train(layout: Layout, kept: dict[str, list[tuple[PurePosixPath, int]]]) -> list[tuple[str, str]]:
     counts = Counter(label for _, label in kept["train"])
     train_dir, val_dir = layout.split_dirs["train"], layout.split_dirs.get("val")
-    reasons = [(str(train_dir / name), "no valid training images left: the class cannot be learned")
-               for label, name in enumerate(layout.classes) if counts[label] == 0]
+    reasons = [
+        (str(train_dir / name), "no valid training images left: the class cannot be learned")
+        for label, name in enumerate(layout.classes)
+        if counts[label] == 0
+    ]
     if val_dir is not None and not kept["val"]:
         reasons.append((str(val_dir), "no valid validation images left"))
     if val_dir is None and not any(count >= 2 for count in counts.values()):
@@ -102,8 +110,13 @@ def _why_it_cannot_train(layout: Layout, kept: dict[str, list[tuple[PurePosixPat
     return reasons
 
 
-def _summary(layout: Layout, kept: dict[str, list[tuple[PurePosixPath, int]]], infos: list[ImageInfo],
-             problems: list[tuple[str, str]], settings: Settings) -> dict[str, Any]:
+def _summary(
+    layout: Layout,
+    kept: dict[str, list[tuple[PurePosixPath, int]]],
+    infos: list[ImageInfo],
+    problems: list[tuple[str, str]],
+    settings: Settings,
+) -> dict[str, Any]:
     splits = {split: {name: 0 for name in layout.classes} for split in kept if split == "train" or layout.val}
     for split, entries in kept.items():
         for _, label in entries:

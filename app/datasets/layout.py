@@ -36,8 +36,7 @@ def _strip_enclosing_folder(extracted: Extracted) -> PurePosixPath:
 def find_layout(extracted: Extracted) -> Layout:
     """Classes and splits by folder names; refuses (422) a tree that cannot be a classification dataset."""
     root = _strip_enclosing_folder(extracted)
-    top_folders = {p.relative_to(root).parts[0] for p in extracted.folders
-                   if p.is_relative_to(root) and p != root}
+    top_folders = {p.relative_to(root).parts[0] for p in extracted.folders if p.is_relative_to(root) and p != root}
     by_lower = {name.lower(): name for name in top_folders}
     train_dir = next((by_lower[n] for n in TRAIN_NAMES if n in by_lower), None)
     unused: list[tuple[str, str]] = []
@@ -49,7 +48,8 @@ def find_layout(extracted: Extracted) -> Layout:
         splits = {"train": root / train_dir, **({"val": root / val_dir} if val_dir else {})}
     groups: dict[str, dict[str, list[PurePosixPath]]] = {"train": {}, "val": {}}
     outside = "not in a class folder of " + " or ".join(
-        f"{folder}/" if folder.parts else "the archive's top level" for folder in splits.values())
+        f"{folder}/" if folder.parts else "the archive's top level" for folder in splits.values()
+    )
     for path in sorted(extracted.files):
         split, class_name = _place(path, splits)
         if split is None:
@@ -60,8 +60,10 @@ def find_layout(extracted: Extracted) -> Layout:
     classes = sorted(groups["train"])
     if len(classes) < 2:
         where = f"{splits['train']}/" if splits["train"].parts else "the archive's top level"
-        raise Invalid(LOC, f"found {len(classes)} class folder(s) with files in {where}: "
-                           "a classification dataset needs at least 2")
+        raise Invalid(
+            LOC,
+            f"found {len(classes)} class folder(s) with files in {where}: a classification dataset needs at least 2",
+        )
     strays = sorted(set(groups["val"]) - set(classes))
     if strays:
         raise Invalid(LOC, f"{splits['val']}/ has classes that {splits['train']}/ lacks: {strays[:10]}")
@@ -87,8 +89,9 @@ def _is_split_name(name: str) -> bool:
     return name.lower() in VAL_NAMES
 
 
-def _refuse_empty_class_folders(extracted: Extracted, splits: dict[str, PurePosixPath],
-                                groups: dict[str, dict[str, list[PurePosixPath]]]) -> None:
+def _refuse_empty_class_folders(
+    extracted: Extracted, splits: dict[str, PurePosixPath], groups: dict[str, dict[str, list[PurePosixPath]]]
+) -> None:
     """An empty class folder means the archive is not what its author thinks: refuse, naming it."""
     for folder in sorted(extracted.folders):
         for split, split_dir in splits.items():

@@ -56,6 +56,14 @@ class DatasetPage(BaseModel):
 def dataset_out(dataset: Dataset) -> DatasetOut:
     """The API's view of a dataset row."""
     summary: dict[str, Any] = dataset.summary or {}
-    return DatasetOut(id=dataset.id, name=dataset.name, status=dataset.status, sha256=dataset.sha256,
-                      bytes=dataset.bytes, source_url=dataset.source_url, created_at=dataset.created_at,
-                      finished_at=dataset.finished_at, **summary)
+    return DatasetOut(
+        id=dataset.id,
+        name=dataset.name,
+        status=dataset.status,
+        sha256=dataset.sha256,
+        bytes=dataset.bytes,
+        source_url=dataset.source_url,
+        created_at=dataset.created_at,
+        finished_at=dataset.finished_at,
+        **summary,
+    )

@@ -29,12 +29,29 @@ def find_upload(session: Session, *, sha256: str) -> Dataset | None:
     return session.scalar(select(Dataset).where(Dataset.dedupe_key == sha256))
 
 
-def add_upload(session: Session, *, dataset_id: str, name: str | None, sha256: str, size: int,
-               status: DatasetStatus, summary: dict[str, Any]) -> Dataset:
+def add_upload(
+    session: Session,
+    *,
+    dataset_id: str,
+    name: str | None,
+    sha256: str,
+    size: int,
+    status: DatasetStatus,
+    summary: dict[str, Any],
+) -> Dataset:
     """Record a validated upload; the unique sha256 makes a concurrent twin's commit fail."""
     now = utcnow()
-    dataset = Dataset(id=dataset_id, name=name, status=status, sha256=sha256, dedupe_key=sha256, bytes=size,
-                      created_at=now, finished_at=now, summary=summary)
+    dataset = Dataset(
+        id=dataset_id,
+        name=name,
+        status=status,
+        sha256=sha256,
+        dedupe_key=sha256,
+        bytes=size,
+        created_at=now,
+        finished_at=now,
+        summary=summary,
+    )
     session.add(dataset)
     return dataset
 
@@ -42,8 +59,15 @@ def add_upload(session: Session, *, dataset_id: str, name: str | None, sha256: s
 def add_import(session: Session, *, name: str | None, url: str) -> Dataset:
     """A dataset the server downloads: `importing` until fetched and validated."""
     now = utcnow()
-    dataset = Dataset(id=new_dataset_id(), name=name, status=DatasetStatus.IMPORTING, source_url=url,
-                      created_at=now, heartbeat_at=now, summary={})
+    dataset = Dataset(
+        id=new_dataset_id(),
+        name=name,
+        status=DatasetStatus.IMPORTING,
+        source_url=url,
+        created_at=now,
+        heartbeat_at=now,
+        summary={},
+    )
     session.add(dataset)
     session.flush()
     return dataset
@@ -51,17 +75,29 @@ def add_import(session: Session, *, name: str | None, url: str) -> Dataset:
 
 def import_heartbeat(session: Session, *, dataset_id: str, status: DatasetStatus) -> bool:
     """Note that an import lives (and where it is); False once it was ended without it (reconciler, delete)."""
-    done = session.execute(update(Dataset).where(Dataset.id == dataset_id, Dataset.status.in_(list(PENDING)))
-                           .values(status=status, heartbeat_at=utcnow()))
+    done = session.execute(
+        update(Dataset)
+        .where(Dataset.id == dataset_id, Dataset.status.in_(list(PENDING)))
+        .values(status=status, heartbeat_at=utcnow())
+    )
     return done.rowcount == 1
 
 
-def finish_import(session: Session, *, dataset_id: str, status: DatasetStatus, summary: dict[str, Any],
-                  sha256: str | None = None, size: int | None = None) -> list[str] | None:
+def finish_import(
+    session: Session,
+    *,
+    dataset_id: str,
+    status: DatasetStatus,
+    summary: dict[str, Any],
+    sha256: str | None = None,
+    size: int | None = None,
+) -> list[str] | None:
     """End an import as ready or invalid, settling its waiting jobs: ids to dispatch; None if it had ended."""
-    done = session.execute(update(Dataset).where(Dataset.id == dataset_id, Dataset.status.in_(list(PENDING)))
-                           .values(status=status, summary=summary, sha256=sha256, bytes=size,
-                                   finished_at=utcnow(), heartbeat_at=None))
+    done = session.execute(
+        update(Dataset)
+        .where(Dataset.id == dataset_id, Dataset.status.in_(list(PENDING)))
+        .values(status=status, summary=summary, sha256=sha256, bytes=size, finished_at=utcnow(), heartbeat_at=None)
+    )
     if done.rowcount != 1:
         return None
     return settle_waiting_jobs(session, dataset_id=dataset_id)
@@ -75,24 +111,42 @@ def settle_waiting_jobs(session: Session, *, dataset_id: str) -> list[str]:
     waiting = select(Job.id).where(Job.dataset_id == dataset_id, Job.status == JobStatus.WAITING)
     if dataset.status == DatasetStatus.READY:
         parent = aliased(Job)
-        unblocked = session.scalars(waiting.outerjoin(parent, Job.parent_id == parent.id).where(
-            or_(Job.parent_id.is_(None), parent.status == JobStatus.SUCCEEDED))).all()
+        unblocked = session.scalars(
+            waiting.outerjoin(parent, Job.parent_id == parent.id).where(
+                or_(Job.parent_id.is_(None), parent.status == JobStatus.SUCCEEDED)
+            )
+        ).all()
         return jobs.release_waiting(session, job_ids=list(unblocked))
     problems = (dataset.summary or {}).get("problem_count", 0)
-    return jobs.fail_waiting(session, job_ids=list(session.scalars(waiting)), error=(
-        "dataset_invalid", f"dataset {dataset_id} is invalid ({problems} problems: GET /v1/datasets/{dataset_id})"))
+    return jobs.fail_waiting(
+        session,
+        job_ids=list(session.scalars(waiting)),
+        error=(
+            "dataset_invalid",
+            f"dataset {dataset_id} is invalid ({problems} problems: GET /v1/datasets/{dataset_id})",
+        ),
+    )
 
 
 def expire_stalled_imports(session: Session, *, silent_since: datetime) -> list[str]:
     """Imports whose process went away (no heartbeat since `silent_since`) end as invalid; ids to dispatch."""
-    stalled = session.scalars(select(Dataset.id).where(Dataset.status.in_(list(PENDING)),
-                                                       Dataset.heartbeat_at < silent_since)).all()
+    stalled = session.scalars(
+        select(Dataset.id).where(Dataset.status.in_(list(PENDING)), Dataset.heartbeat_at < silent_since)
+    ).all()
     to_dispatch: list[str] = []
     for dataset_id in stalled:
-        summary = {"problem_count": 1, "problems": [{"path": "", "reason": "the import stopped: the API process "
-                                                     "that ran it went away; import the URL again"}]}
-        to_dispatch += finish_import(session, dataset_id=dataset_id, status=DatasetStatus.INVALID,
-                                     summary=summary) or []
+        summary = {
+            "problem_count": 1,
+            "problems": [
+                {
+                    "path": "",
+                    "reason": "the import stopped: the API process that ran it went away; import the URL again",
+                }
+            ],
+        }
+        to_dispatch += (
+            finish_import(session, dataset_id=dataset_id, status=DatasetStatus.INVALID, summary=summary) or []
+        )
     return to_dispatch
 
 

@@ -27,13 +27,15 @@ from app.jobs import idempotency
 ROUTE = "datasets"
 
 
-def keep_upload(*, received: ReceivedArchive, name: str | None, idempotency_key: str | None,
-                settings: Settings) -> tuple[int, dict[str, Any]]:
+def keep_upload(
+    *, received: ReceivedArchive, name: str | None, idempotency_key: str | None, settings: Settings
+) -> tuple[int, dict[str, Any]]:
     """Status code and body: 201 for a new dataset, 200 for the one these bytes made before."""
     body_hash = idempotency.request_hash({"sha256": received.sha256, "name": name})
     with get_sessionmaker()() as session:
-        if idempotency_key and (stored := idempotency.replay(session, key=idempotency_key, route=ROUTE,
-                                                             body_hash=body_hash)):
+        if idempotency_key and (
+            stored := idempotency.replay(session, key=idempotency_key, route=ROUTE, body_hash=body_hash)
+        ):
             return stored.status_code, stored.response
         existing = service.find_upload(session, sha256=received.sha256)
         if existing is not None:
@@ -50,8 +52,15 @@ def keep_upload(*, received: ReceivedArchive, name: str | None, idempotency_key:
         os.rename(ingested.staging, final)
     try:
         with get_sessionmaker()() as session:
-            dataset = service.add_upload(session, dataset_id=dataset_id, name=name, sha256=received.sha256,
-                                         size=received.size, status=ingested.status, summary=ingested.summary)
+            dataset = service.add_upload(
+                session,
+                dataset_id=dataset_id,
+                name=name,
+                sha256=received.sha256,
+                size=received.size,
+                status=ingested.status,
+                summary=ingested.summary,
+            )
             return _answer(session, dataset, 201, key=idempotency_key, body_hash=body_hash)
     except _LostRace:
         remove_files(artifact_dir, dataset_id)
@@ -76,12 +85,14 @@ class _LostRace(Exception):
     """A concurrent request with the same bytes or the same Idempotency-Key committed first."""
 
 
-def _answer(session: Session, dataset: Dataset, status_code: int, *, key: str | None,
-            body_hash: str) -> tuple[int, dict[str, Any]]:
+def _answer(
+    session: Session, dataset: Dataset, status_code: int, *, key: str | None, body_hash: str
+) -> tuple[int, dict[str, Any]]:
     content = jsonable_encoder(dataset_out(dataset))
     if key:
-        idempotency.remember(session, key=key, route=ROUTE, body_hash=body_hash, status_code=status_code,
-                             response=content)
+        idempotency.remember(
+            session, key=key, route=ROUTE, body_hash=body_hash, status_code=status_code, response=content
+        )
     try:
         session.commit()
     except IntegrityError as exc:

@@ -19,8 +19,16 @@ from app.core.errors import Invalid
 
 WRITE_BYTES = 1024 * 1024
 MAX_FIELD_BYTES = 1000  # the multipart `name` field
-RAW_TYPES = ("application/zip", "application/x-zip-compressed", "application/x-tar", "application/gzip",
-             "application/x-gzip", "application/x-bzip2", "application/x-xz", "application/octet-stream")
+RAW_TYPES = (
+    "application/zip",
+    "application/x-zip-compressed",
+    "application/x-tar",
+    "application/gzip",
+    "application/x-gzip",
+    "application/x-bzip2",
+    "application/x-xz",
+    "application/octet-stream",
+)
 
 
 @dataclass(frozen=True)
@@ -111,9 +119,16 @@ async def _receive_multipart(chunks: AsyncIterator[bytes], out: _HashingFile, *,
             if len(name) > MAX_FIELD_BYTES:
                 raise Invalid(["body", "name"], f"longer than {MAX_FIELD_BYTES} bytes")
 
-    parser = MultipartParser(boundary, {"on_header_field": on_header_field, "on_header_value": on_header_value,
-                                        "on_header_end": on_header_end, "on_headers_finished": on_headers_finished,
-                                        "on_part_data": on_part_data})
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_headers_finished": on_headers_finished,
+            "on_part_data": on_part_data,
+        },
+    )
     async for chunk in chunks:
         parser.write(chunk)
         for data in pending:

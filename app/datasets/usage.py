@@ -14,8 +14,11 @@ from app.jobs.status import ACTIVE, NOT_STARTED
 
 def dataset_for_job(session: Session, *, dataset_id: str, loc: list[str | int]) -> Dataset:
     """The dataset a job names, locked against a concurrent delete; 422 naming the field if it cannot train."""
-    dataset = (session.scalar(select(Dataset).where(Dataset.id == dataset_id).with_for_update())
-               if is_dataset_id(dataset_id) else None)
+    dataset = (
+        session.scalar(select(Dataset).where(Dataset.id == dataset_id).with_for_update())
+        if is_dataset_id(dataset_id)
+        else None
+    )
     if dataset is None:
         raise Invalid(loc, f"no dataset {dataset_id!r}")
     if dataset.status == DatasetStatus.INVALID:
@@ -44,5 +47,9 @@ def dataset_ready_or_none() -> ColumnElement[bool]:
 def jobs_using(session: Session, *, dataset_id: str) -> int:
     """Jobs that have yet to run, or run now, on this dataset."""
     statuses = [str(status) for status in NOT_STARTED | ACTIVE]
-    return session.scalar(select(func.count()).select_from(Job).where(Job.dataset_id == dataset_id,
-                                                                      Job.status.in_(statuses))) or 0
+    return (
+        session.scalar(
+            select(func.count()).select_from(Job).where(Job.dataset_id == dataset_id, Job.status.in_(statuses))
+        )
+        or 0
+    )

@@ -70,8 +70,9 @@ def _publish(job_ids: Iterable[str]) -> None:
         _publisher(get_settings().effective_redis_url).publish(CHANNEL, " ".join(sorted(job_ids)))
     except redis.RedisError as error:  # best effort: the commit stands, readers re-check on age
         _paused_until = time.monotonic() + PAUSE_AFTER_FAILURE_S
-        log.warning("could not publish job-changed notice (pausing notices for %.0f s): %s",
-                    PAUSE_AFTER_FAILURE_S, error)
+        log.warning(
+            "could not publish job-changed notice (pausing notices for %.0f s): %s", PAUSE_AFTER_FAILURE_S, error
+        )
 
 
 @lru_cache

@@ -22,8 +22,9 @@ def dispatch(job_ids: Iterable[str]) -> None:
             log.warning("could not enqueue job %s (%s); the reconciler will retry", job_id, exc)
             continue
         with session_scope() as session:
-            session.execute(update(Job).where(Job.id == job_id, Job.status == JobStatus.QUEUED)
-                            .values(dispatched_at=utcnow()))
+            session.execute(
+                update(Job).where(Job.id == job_id, Job.status == JobStatus.QUEUED).values(dispatched_at=utcnow())
+            )
 
 
 def dispatch_queued() -> int:

@@ -51,8 +51,9 @@ def etag_of(data: bytes) -> str:
 class FreshCache(Generic[K]):
     """A bounded cache of answers keyed by K, each about the job `job_id_of(key)`, re-read when not known current."""
 
-    def __init__(self, load: Loader[K], *, job_id_of: Callable[[K], str], max_entries: int,
-                 max_threads: int = 8) -> None:
+    def __init__(
+        self, load: Loader[K], *, job_id_of: Callable[[K], str], max_entries: int, max_threads: int = 8
+    ) -> None:
         self._load = load
         self._job_id_of = job_id_of
         self._cache: LRU[K, _Cached] = LRU(max_entries)

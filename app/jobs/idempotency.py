@@ -24,5 +24,13 @@ def replay(session: Session, *, key: str, route: str, body_hash: str) -> Idempot
 
 
 def remember(session: Session, *, key: str, route: str, body_hash: str, status_code: int, response: Any) -> None:
-    session.add(IdempotencyKey(key=key, route=route, request_hash=body_hash, status_code=status_code,
-                               response=response, created_at=utcnow()))
+    session.add(
+        IdempotencyKey(
+            key=key,
+            route=route,
+            request_hash=body_hash,
+            status_code=status_code,
+            response=response,
+            created_at=utcnow(),
+        )
+    )

@@ -38,8 +38,10 @@ class Job(Base):
     latest_metrics: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
 
     # Both serve newest-first pages as index ranges (bench/store_scale.py): the second also filters by status.
-    __table_args__ = (Index("ix_jobs_created", "created_at", "id"),
-                      Index("ix_jobs_status_created", "status", "created_at", "id"))
+    __table_args__ = (
+        Index("ix_jobs_created", "created_at", "id"),
+        Index("ix_jobs_status_created", "status", "created_at", "id"),
+    )
 
 
 class IdempotencyKey(Base):

@@ -42,8 +42,13 @@ class DatasetSpec(StrictModel):
     val_folder: str | None = Field(None, max_length=1024)
     train_limit: int | None = Field(None, ge=1, le=SQL_INT_MAX, description="Class-balanced subset of training")
     val_limit: int | None = Field(None, ge=1, le=SQL_INT_MAX, description="Class-balanced subset of the validation set")
-    image_size: int | None = Field(None, ge=8, le=SQL_INT_MAX, description="Default 32 for CIFAR, the images' median "
-                                   "side for folders and uploads; at most FLASHJOBS_MAX_IMAGE_SIZE")
+    image_size: int | None = Field(
+        None,
+        ge=8,
+        le=SQL_INT_MAX,
+        description="Default 32 for CIFAR, the images' median "
+        "side for folders and uploads; at most FLASHJOBS_MAX_IMAGE_SIZE",
+    )
 
     @field_validator("train_folder", "val_folder")
     @classmethod
@@ -105,8 +110,9 @@ class TrainerSpec(StrictModel):
     optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
     precision: Literal["32", "16", "bf16"] = "32"
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Lightning seeds numpy, which takes 32 bits")
-    devices: int = Field(1, ge=1, le=SQL_INT_MAX,
-                         description="GPUs; more than one uses Lightning's DDP; at most FLASHJOBS_MAX_DEVICES")
+    devices: int = Field(
+        1, ge=1, le=SQL_INT_MAX, description="GPUs; more than one uses Lightning's DDP; at most FLASHJOBS_MAX_DEVICES"
+    )
     num_workers: int = Field(2, ge=0, le=64, description="DataLoader worker processes")
 
 

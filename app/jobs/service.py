@@ -140,8 +140,14 @@ def claim(session: Session, *, job_id: str, owner: str) -> Job | None:
     result = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
-        .values(status=JobStatus.RUNNING, attempt=Job.attempt + 1, owner=owner, heartbeat_at=now, error_type=None,
-                error_message=None)
+        .values(
+            status=JobStatus.RUNNING,
+            attempt=Job.attempt + 1,
+            owner=owner,
+            heartbeat_at=now,
+            error_type=None,
+            error_message=None,
+        )
         .returning(Job.id)
     ).first()
     if result is None:
@@ -180,8 +186,14 @@ def finish(
 
 
 def release_lost_attempt(
-    session: Session, *, job_id: str, attempt: int, reason: str, max_attempts: int,
-    stale_before: datetime | None = None, preempted: bool = False,
+    session: Session,
+    *,
+    job_id: str,
+    attempt: int,
+    reason: str,
+    max_attempts: int,
+    stale_before: datetime | None = None,
+    preempted: bool = False,
 ) -> list[str]:
     """An attempt ended unfinished: queue the job again, or fail it once max_attempts attempts were lost.
 
@@ -195,21 +207,45 @@ def release_lost_attempt(
         guard.append(Job.heartbeat_at < stale_before)
     if job.status == JobStatus.CANCELLING:  # it was being cancelled anyway
         error_type, when = _cancelled_while_running(session, job_id)
-        done = session.execute(update(Job).where(*guard).values(status=JobStatus.CANCELLED, finished_at=utcnow(),
-                                                               error_type=error_type,
-                                                               error_message=f"{when} ({reason})"))
+        done = session.execute(
+            update(Job)
+            .where(*guard)
+            .values(
+                status=JobStatus.CANCELLED,
+                finished_at=utcnow(),
+                error_type=error_type,
+                error_message=f"{when} ({reason})",
+            )
+        )
         return _settle_if_changed(session, job_id, done.rowcount)
     lost = job.lost_attempts + (0 if preempted else 1)
     if lost < max_attempts:
-        done = session.execute(update(Job).where(*guard).values(status=JobStatus.QUEUED, owner=None, dispatched_at=None,
-                                                              lost_attempts=lost, error_type="retrying",
-                                                              error_message=reason))
+        done = session.execute(
+            update(Job)
+            .where(*guard)
+            .values(
+                status=JobStatus.QUEUED,
+                owner=None,
+                dispatched_at=None,
+                lost_attempts=lost,
+                error_type="retrying",
+                error_message=reason,
+            )
+        )
         if done.rowcount:
             mark_changed(session, job_id)
         return [job_id]
-    done = session.execute(update(Job).where(*guard).values(
-        status=JobStatus.FAILED, finished_at=utcnow(), error_type="worker_lost",
-        lost_attempts=lost, error_message=f"{reason}; gave up after {lost} lost attempts"))
+    done = session.execute(
+        update(Job)
+        .where(*guard)
+        .values(
+            status=JobStatus.FAILED,
+            finished_at=utcnow(),
+            error_type="worker_lost",
+            lost_attempts=lost,
+            error_message=f"{reason}; gave up after {lost} lost attempts",
+        )
+    )
     return _settle_if_changed(session, job_id, done.rowcount)
 
 
@@ -228,8 +264,9 @@ def settle_children(session: Session, *, parent_id: str) -> list[str]:
     waiting = select(Job.id).where(Job.parent_id == parent_id, Job.status == JobStatus.WAITING)
     if parent.status == JobStatus.SUCCEEDED:  # children whose dataset still imports go on waiting for it
         return release_waiting(session, job_ids=list(session.scalars(waiting.where(dataset_ready_or_none()))))
-    why = f"parent job {parent_id} {parent.status}" + (f" ({parent.error_type}: {parent.error_message})"
-                                                         if parent.status == JobStatus.FAILED else "")
+    why = f"parent job {parent_id} {parent.status}" + (
+        f" ({parent.error_type}: {parent.error_message})" if parent.status == JobStatus.FAILED else ""
+    )
     return fail_waiting(session, job_ids=list(session.scalars(waiting)), error=("upstream_failed", why))
 
 

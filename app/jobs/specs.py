@@ -18,8 +18,9 @@ def resolve_parent(session: Session, *, spec: JobSpec, earlier: list[Job], loc: 
     init = spec.init_from
     if spec.kind == "train":
         if init is not None:
-            raise Invalid([*loc, "init_from"],
-                          "a train job starts from scratch; use kind 'finetune' to start from a job")
+            raise Invalid(
+                [*loc, "init_from"], "a train job starts from scratch; use kind 'finetune' to start from a job"
+            )
         if spec.finetune is not None:
             raise Invalid([*loc, "finetune"], "finetune settings apply only to kind 'finetune'")
         return None
@@ -64,8 +65,9 @@ def normalize(*, spec: JobSpec, parent: Job | None, loc: list[str | int]) -> dic
             raise Invalid([*loc, "finetune", "unfreeze_epoch"], "strategy freeze_unfreeze needs unfreeze_epoch")
         if finetune.strategy == "unfreeze_milestones":
             if finetune.milestones is None:
-                raise Invalid([*loc, "finetune", "milestones"],
-                              "strategy unfreeze_milestones needs milestones [e1, e2]")
+                raise Invalid(
+                    [*loc, "finetune", "milestones"], "strategy unfreeze_milestones needs milestones [e1, e2]"
+                )
             if finetune.num_layers is None:
                 raise Invalid([*loc, "finetune", "num_layers"], "strategy unfreeze_milestones needs num_layers")
             if finetune.milestones[0] > finetune.milestones[1]:
@@ -75,8 +77,9 @@ def normalize(*, spec: JobSpec, parent: Job | None, loc: list[str | int]) -> dic
     if dataset.name == "folder" and not dataset.train_folder:
         raise Invalid([*loc, "dataset", "train_folder"], "a folder dataset needs train_folder (ImageFolder layout)")
     if dataset.name in NUM_CLASSES and (dataset.train_folder or dataset.val_folder):
-        raise Invalid([*loc, "dataset", "train_folder"],
-                      f"folders apply only to dataset 'folder', not {dataset.name!r}")
+        raise Invalid(
+            [*loc, "dataset", "train_folder"], f"folders apply only to dataset 'folder', not {dataset.name!r}"
+        )
 
     normalized = spec.model_copy(update={"model": model, "finetune": finetune}).model_dump(mode="json")
     if parent is not None:

@@ -29,8 +29,15 @@ def record_epoch(session: Session, *, job_id: str, attempt: int, epoch: int, val
         return False
     now = utcnow()
     rows = [
-        {"job_id": job_id, "epoch": epoch, "split": split, "name": name, "value": float(value),
-         "attempt": attempt, "recorded_at": now}
+        {
+            "job_id": job_id,
+            "epoch": epoch,
+            "split": split,
+            "name": name,
+            "value": float(value),
+            "attempt": attempt,
+            "recorded_at": now,
+        }
         for split, name, value in ((*split_series_name(series), value) for series, value in values.items())
     ]
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
@@ -38,8 +45,10 @@ def record_epoch(session: Session, *, job_id: str, attempt: int, epoch: int, val
     # A resumed attempt re-reports epochs from its checkpoint (identical values): a recorded value never changes.
     stmt = stmt.on_conflict_do_nothing(index_elements=["job_id", "epoch", "split", "name"])
     # RETURNING lists the rows actually inserted (rowcount is -1 for this statement under psycopg).
-    inserted = {f"{split}_{name}": value for split, name, value in
-                session.execute(stmt.returning(Metric.split, Metric.name, Metric.value))}
+    inserted = {
+        f"{split}_{name}": value
+        for split, name, value in session.execute(stmt.returning(Metric.split, Metric.name, Metric.value))
+    }
     if not inserted:
         return True  # all of it was recorded before: nothing changes, not even latest_metrics
     job = session.get(Job, job_id, populate_existing=True)
@@ -70,8 +79,11 @@ def get_series(
 
 def epochs_after(session: Session, *, job_id: str, after_epoch: int) -> list[tuple[int, dict[str, float]]]:
     """Whole epochs recorded after `after_epoch`, each as (epoch, {series: value})."""
-    query = (select(Metric.epoch, Metric.split, Metric.name, Metric.value)
-             .where(Metric.job_id == job_id, Metric.epoch > after_epoch).order_by(Metric.epoch))
+    query = (
+        select(Metric.epoch, Metric.split, Metric.name, Metric.value)
+        .where(Metric.job_id == job_id, Metric.epoch > after_epoch)
+        .order_by(Metric.epoch)
+    )
     epochs: dict[int, dict[str, float]] = defaultdict(dict)
     for epoch, split, name, value in session.execute(query):
         epochs[epoch][f"{split}_{name}"] = value

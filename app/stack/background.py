@@ -16,9 +16,14 @@ def start_in_background(*, api_url: str, env: dict[str, str], log_file: Path) ->
     host, port = host_and_port(api_url)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "app.cli", "up", "--host", host, "--port", str(port)],
-                                env={**os.environ, **env, "PYTHONUNBUFFERED": "1"}, stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "up", "--host", host, "--port", str(port)],
+            env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
 
 def stop_background(process: subprocess.Popen[bytes]) -> None:

@@ -17,16 +17,44 @@ READY_TIMEOUT_S = 120.0
 def api_argv(host: str, port: int) -> list[str]:
     """The API server's command line."""
     # A short graceful timeout: open SSE streams would otherwise hold a shutdown until clients leave.
-    return [sys.executable, "-m", "uvicorn", "app.main:app", "--host", host, "--port", str(port),
-            "--timeout-graceful-shutdown", "5"]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "app.main:app",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--timeout-graceful-shutdown",
+        "5",
+    ]
 
 
 def worker_argv(hostname: str = "flashjobs@%h", loglevel: str = "info") -> list[str]:
     """A Celery worker for one GPU: one job at a time, run by the task's own supervised child process."""
     # solo pool: the task supervises a training process itself, so the pool needs no processes of its own.
     # No gossip or mingle: workers coordinate through SQL, and mingle only delays start-up.
-    return [sys.executable, "-m", "celery", "-A", CELERY_APP, "worker", "-Q", TRAINING_QUEUE, "--pool", "solo",
-            "--concurrency", "1", "-n", hostname, "--loglevel", loglevel, "--without-gossip", "--without-mingle"]
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        CELERY_APP,
+        "worker",
+        "-Q",
+        TRAINING_QUEUE,
+        "--pool",
+        "solo",
+        "--concurrency",
+        "1",
+        "-n",
+        hostname,
+        "--loglevel",
+        loglevel,
+        "--without-gossip",
+        "--without-mingle",
+    ]
 
 
 def local_url(host: str, port: int) -> str:
@@ -64,8 +92,13 @@ class NotReady(Exception):
     """A server did not answer /readyz in time, or the wait was abandoned (its process exited, say)."""
 
 
-def wait_ready(url: str, *, timeout_s: float = READY_TIMEOUT_S, abort_if: Callable[[], str | None] = lambda: None,
-               interval_s: float = 0.2) -> None:
+def wait_ready(
+    url: str,
+    *,
+    timeout_s: float = READY_TIMEOUT_S,
+    abort_if: Callable[[], str | None] = lambda: None,
+    interval_s: float = 0.2,
+) -> None:
     """Poll url/readyz until it answers 200. abort_if runs before each try: a reason it gives ends the wait."""
     deadline = time.monotonic() + timeout_s
     last = "no answer"
@@ -86,7 +119,9 @@ def wait_ready(url: str, *, timeout_s: float = READY_TIMEOUT_S, abort_if: Callab
 
 def exit_of(process: subprocess.Popen[bytes], name: str) -> Callable[[], str | None]:
     """An abort_if for wait_ready: the reason, once process has exited."""
+
     def exited() -> str | None:
         code = process.poll()
         return None if code is None else f"the {name} exited with code {code}"
+
     return exited

@@ -86,31 +86,46 @@ class Stack:
 
     def record(self) -> None:
         """Describe this stack in the lock file: where it serves (once ready) and every child it runs."""
-        info = {"pid": os.getpid(), "state_dir": str(self.settings.state_dir.resolve()),
-                "data_dir": str(self.settings.data_dir.resolve()), "started_at": self.started_at,
-                "children": {c.name: {"pid": c.process.pid, "started": c.started} for c in self.children.values()}}
+        info = {
+            "pid": os.getpid(),
+            "state_dir": str(self.settings.state_dir.resolve()),
+            "data_dir": str(self.settings.data_dir.resolve()),
+            "started_at": self.started_at,
+            "children": {c.name: {"pid": c.process.pid, "started": c.started} for c in self.children.values()},
+        }
         self.lock.describe({**info, "api_url": self.url} if self.ready else info)
 
     # ---------------------------------------------------------------- starting
 
     def child_env(self) -> dict[str, str]:
         # Absolute paths: every child, and the training processes below the worker, agree on them.
-        return {**os.environ, "PYTHONUNBUFFERED": "1",
-                "FLASHJOBS_STATE_DIR": str(self.settings.state_dir.resolve()),
-                "FLASHJOBS_DATA_DIR": str(self.settings.data_dir.resolve())}
+        return {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "FLASHJOBS_STATE_DIR": str(self.settings.state_dir.resolve()),
+            "FLASHJOBS_DATA_DIR": str(self.settings.data_dir.resolve()),
+        }
 
     def spawn(self, name: str) -> subprocess.Popen[bytes]:
         if name == "redis":
             from app.core.embedded_redis import start_redis_server  # redis-py: only `up` needs it
 
             # In a session of its own: a terminal's Ctrl-C does not reach it, and this process stops it last.
-            return start_redis_server(port=self.settings.embedded_redis_port, data_dir=self.redis_dir,
-                                      preexec_fn=die_with_parent)
+            return start_redis_server(
+                port=self.settings.embedded_redis_port, data_dir=self.redis_dir, preexec_fn=die_with_parent
+            )
         argv = api_argv(self.host, self.port) if name == "api" else worker_argv()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with (self.log_dir / f"{name}.log").open("ab") as log:
-            return subprocess.Popen(argv, env=self.child_env(), stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True, preexec_fn=die_with_parent)
+            return subprocess.Popen(
+                argv,
+                env=self.child_env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )
 
     def launch(self, name: str) -> None:
         """Start one child; one that fails to start counts as a death at once."""
@@ -131,11 +146,15 @@ class Stack:
             raise StackError(f"port {self.port} is already in use; choose another with --port")
         if self.settings.uses_embedded_redis:
             if port_is_open(self.settings.embedded_redis_port):
-                raise StackError(f"port {self.settings.embedded_redis_port} (the bundled Redis) is taken by another "
-                                 "program; stop it, or set FLASHJOBS_REDIS_URL to use a Redis of your own")
+                raise StackError(
+                    f"port {self.settings.embedded_redis_port} (the bundled Redis) is taken by another "
+                    "program; stop it, or set FLASHJOBS_REDIS_URL to use a Redis of your own"
+                )
             self.launch("redis")
-            self.say(f"Redis: bundled redis-server on 127.0.0.1:{self.settings.embedded_redis_port} "
-                     f"(data in {self.redis_dir})")
+            self.say(
+                f"Redis: bundled redis-server on 127.0.0.1:{self.settings.embedded_redis_port} "
+                f"(data in {self.redis_dir})"
+            )
         else:
             parts = urlsplit(self.settings.effective_redis_url)
             self.say(f"Redis: {parts.hostname}:{parts.port or 6379} (FLASHJOBS_REDIS_URL)")
@@ -156,8 +175,11 @@ class Stack:
         """Stop what a stack killed without stopping left running (its record survives in the lock file)."""
         record = self.lock.left_behind()
         self.found_killed_stack = bool(record)
-        left = {name: child for name, child in record.get("children", {}).items()
-                if is_running(child["pid"], child["started"])}
+        left = {
+            name: child
+            for name, child in record.get("children", {}).items()
+            if is_running(child["pid"], child["started"])
+        }
         for name, child in left.items():
             self.say(f"Stopping the {name} left running by a stack that was killed (pid {child['pid']}).")
             send(child["pid"], signal.SIGCONT, group=True)  # first let each run: a stopped one holds up the others
@@ -172,12 +194,16 @@ class Stack:
         deaths = self.quick_deaths[name] = self.quick_deaths.get(name, 0) + 1 if quick else 0
         how = f"exited with code {code}" if code is not None else "failed to start"
         if deaths >= self.settings.restart_limit:
-            raise StackError(f"the {name} {how}, {deaths} times in a row within "
-                             f"{self.settings.restart_window_s:g} s of starting; not restarting it. "
-                             f"See {self.log_path(name)}{last_line(self.log_path(name))}")
+            raise StackError(
+                f"the {name} {how}, {deaths} times in a row within "
+                f"{self.settings.restart_window_s:g} s of starting; not restarting it. "
+                f"See {self.log_path(name)}{last_line(self.log_path(name))}"
+            )
         delay = min(FIRST_BACKOFF_S * 2 ** max(deaths - 1, 0), MAX_BACKOFF_S) if quick else 0.0
-        self.say(f"[yellow]The {name} {how} after {uptime_s:.0f} s; starting it again"
-                 f"{f' in {delay:g} s' if delay else ''}.[/] See {self.log_path(name)}")
+        self.say(
+            f"[yellow]The {name} {how} after {uptime_s:.0f} s; starting it again"
+            f"{f' in {delay:g} s' if delay else ''}.[/] See {self.log_path(name)}"
+        )
         self.restart_at[name] = time.monotonic() + delay
 
     def supervise(self) -> str | None:
@@ -211,8 +237,9 @@ class Stack:
                 continue
             if name == "worker" and child.process.poll() is None:
                 self.say("Stopping the worker (a running job checkpoints and goes back to the queue)...")
-            if not stop_tree(child.process.pid, child.started, timeout_s=STOP_TIMEOUT_S[name],
-                             hurry=lambda: self.hurry):
+            if not stop_tree(
+                child.process.pid, child.started, timeout_s=STOP_TIMEOUT_S[name], hurry=lambda: self.hurry
+            ):
                 self.say(f"[yellow]The {name} did not stop in time; killed it.[/]")
             child.process.wait()
 
@@ -232,8 +259,10 @@ def run_stack(settings: Settings, *, host: str, port: int, say: Say) -> int:
     if not lock.acquire():
         info = running_stack(settings.state_dir) or {}
         where = f" at {info['api_url']} (pid {info['pid']})" if info.get("api_url") else " (it is starting)"
-        say(f"[red]A flashjobs stack is already running for {settings.state_dir.resolve()}{where}.[/] "
-            "Stop it first (Ctrl-C in its terminal), or use another FLASHJOBS_STATE_DIR.")
+        say(
+            f"[red]A flashjobs stack is already running for {settings.state_dir.resolve()}{where}.[/] "
+            "Stop it first (Ctrl-C in its terminal), or use another FLASHJOBS_STATE_DIR."
+        )
         return 1
     stack = Stack(settings=settings, host=host, port=port, say=say, lock=lock)
     previous = {sig: signal.signal(sig, stack.on_signal) for sig in STOP_SIGNALS}

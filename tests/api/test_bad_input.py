@@ -56,7 +56,7 @@ def test_a_validation_error_does_not_echo_a_large_input(client):
 
 @pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999"])
 def test_non_finite_numbers_anywhere_in_a_spec_are_422(client, literal):
-    body = json.dumps(TRAIN)[:-1] + f', "model": {{"backbone": "resnet18"}}, "metrics": {{}}}}'
+    body = json.dumps(TRAIN)[:-1] + ', "model": {"backbone": "resnet18"}, "metrics": {}}'
     for field in ('"learning_rate": ' + literal, '"max_epochs": ' + literal):
         spec = body.replace('"max_epochs": 2', field)
         response = _post_raw(client, "/v1/jobs", spec.encode())
@@ -90,14 +90,17 @@ def test_a_huge_last_event_id_is_422_before_the_stream_starts(client):
         assert response.json()["detail"][0]["loc"] == ["header", "last-event-id"]
 
 
-@pytest.mark.parametrize(("section", "field", "value", "setting"), [
-    ("dataset", "image_size", 1024, "FLASHJOBS_MAX_IMAGE_SIZE"),
-    ("trainer", "batch_size", 8192, "FLASHJOBS_MAX_BATCH_SIZE"),
-    ("trainer", "max_epochs", 1000, "FLASHJOBS_MAX_EPOCHS"),
-    ("trainer", "devices", 64, "FLASHJOBS_MAX_DEVICES"),
-    ("trainer", "seed", 2**32, None),
-    ("trainer", "max_epochs", int(TOO_BIG_FOR_SQL), None),
-])
+@pytest.mark.parametrize(
+    ("section", "field", "value", "setting"),
+    [
+        ("dataset", "image_size", 1024, "FLASHJOBS_MAX_IMAGE_SIZE"),
+        ("trainer", "batch_size", 8192, "FLASHJOBS_MAX_BATCH_SIZE"),
+        ("trainer", "max_epochs", 1000, "FLASHJOBS_MAX_EPOCHS"),
+        ("trainer", "devices", 64, "FLASHJOBS_MAX_DEVICES"),
+        ("trainer", "seed", 2**32, None),
+        ("trainer", "max_epochs", int(TOO_BIG_FOR_SQL), None),
+    ],
+)
 def test_work_over_a_maximum_is_422_naming_the_limit_and_its_setting(client, section, field, value, setting):
     spec = {**TRAIN, section: {**TRAIN.get(section, {}), field: value}}
     response = client.post("/v1/jobs", json=spec)
@@ -143,8 +146,14 @@ def test_a_pt_artifact_downloads_as_octet_stream(client, service_env):
     weights.write_bytes(b"\x80weights")
     with session_scope() as session:
         attempt = service.claim(session, job_id=job_id, owner="test").attempt
-        assert artifacts.register(session, job_id=job_id, attempt=attempt, name="model", path=weights,
-                                  artifact_dir=Path(service_env["FLASHJOBS_ARTIFACT_DIR"]))
+        assert artifacts.register(
+            session,
+            job_id=job_id,
+            attempt=attempt,
+            name="model",
+            path=weights,
+            artifact_dir=Path(service_env["FLASHJOBS_ARTIFACT_DIR"]),
+        )
     response = client.get(f"/v1/jobs/{job_id}/artifacts/model")
     assert response.status_code == 200 and response.content == b"\x80weights"
     assert response.headers["content-type"] == "application/octet-stream"
@@ -154,8 +163,12 @@ def test_control_characters_in_ids_names_and_cursors_never_reach_sql(client):
     """Postgres text cannot hold NUL: each of these was a 500 there."""
     import base64
 
-    for path in ("/v1/jobs/a%00b", "/v1/jobs/a%00b/metrics", "/v1/jobs/a%00b/metrics/stream",
-                 "/v1/jobs/a%00b/artifacts"):
+    for path in (
+        "/v1/jobs/a%00b",
+        "/v1/jobs/a%00b/metrics",
+        "/v1/jobs/a%00b/metrics/stream",
+        "/v1/jobs/a%00b/artifacts",
+    ):
         response = client.get(path)
         assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["path", "job_id"], path
     assert client.post("/v1/jobs/a%00b/cancel").status_code == 422
@@ -209,8 +222,10 @@ def test_a_real_server_refuses_a_declared_huge_body_before_it_is_sent(service_en
     service.start_api()
     try:
         with socket.create_connection(("127.0.0.1", service.port), timeout=30) as sock:
-            sock.sendall(b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: 21000000\r\n\r\n{\"kind\": ")
+            sock.sendall(
+                b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b'Content-Length: 21000000\r\n\r\n{"kind": '
+            )
             answer = b""
             while chunk := sock.recv(65536):  # the server closes the connection after its 413
                 answer += chunk
@@ -233,5 +248,7 @@ def test_readyz_names_what_does_not_answer_by_its_setting_not_by_its_exception(s
         response = client.get("/readyz")
     get_settings.cache_clear()
     assert response.status_code == 503
-    assert response.json()["checks"] == {"database": "ok",
-                                         "redis": "error: Redis does not answer (FLASHJOBS_REDIS_URL)"}
+    assert response.json()["checks"] == {
+        "database": "ok",
+        "redis": "error: Redis does not answer (FLASHJOBS_REDIS_URL)",
+    }

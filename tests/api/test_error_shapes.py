@@ -7,14 +7,17 @@ import pytest
 TRAIN = {"kind": "train", "dataset": {"name": "cifar10"}, "trainer": {"max_epochs": 2}}
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("GET", "/v1/jobs/nope"),
-    ("POST", "/v1/jobs/nope/cancel"),
-    ("GET", "/v1/jobs/nope/metrics"),
-    ("GET", "/v1/jobs/nope/metrics/stream"),
-    ("GET", "/v1/jobs/nope/artifacts"),
-    ("GET", "/v1/jobs/nope/artifacts/model"),
-])
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/jobs/nope"),
+        ("POST", "/v1/jobs/nope/cancel"),
+        ("GET", "/v1/jobs/nope/metrics"),
+        ("GET", "/v1/jobs/nope/metrics/stream"),
+        ("GET", "/v1/jobs/nope/artifacts"),
+        ("GET", "/v1/jobs/nope/artifacts/model"),
+    ],
+)
 def test_an_unknown_job_is_404_with_a_message(client, method, path):
     response = client.request(method, path)
     assert response.status_code == 404
@@ -28,12 +31,17 @@ def test_an_unknown_artifact_of_a_known_job_is_404_with_a_message(client):
     assert response.json() == {"detail": f"job {job_id} has no artifact 'model'"}
 
 
-@pytest.mark.parametrize(("request_args", "loc"), [
-    (("GET", "/v1/jobs", {"params": {"cursor": "garbage"}}), ["query", "cursor"]),
-    (("POST", "/v1/jobs", {"json": {"kind": "train", "dataset": {"name": "folder"}}}),
-     ["body", "dataset", "train_folder"]),
-    (("STREAM", "", {"headers": {"Last-Event-ID": "x"}}), ["header", "last-event-id"]),
-])
+@pytest.mark.parametrize(
+    ("request_args", "loc"),
+    [
+        (("GET", "/v1/jobs", {"params": {"cursor": "garbage"}}), ["query", "cursor"]),
+        (
+            ("POST", "/v1/jobs", {"json": {"kind": "train", "dataset": {"name": "folder"}}}),
+            ["body", "dataset", "train_folder"],
+        ),
+        (("STREAM", "", {"headers": {"Last-Event-ID": "x"}}), ["header", "last-event-id"]),
+    ],
+)
 def test_a_bad_field_is_422_with_a_list_naming_it(client, request_args, loc):
     method, path, kwargs = request_args
     if method == "STREAM":
@@ -66,9 +74,11 @@ def test_each_service_error_gets_its_status_and_headers(service_env):
         "/too-large": errors.TooLarge("over FLASHJOBS_MAX_BODY_BYTES"),
         "/too-many": errors.TooMany("over the quota", retry_after_s=7),
     }
+
     def raising(error: errors.ServiceError) -> Callable[[], Awaitable[None]]:
         async def route() -> None:
             raise error
+
         return route
 
     app = create_app()
@@ -77,8 +87,13 @@ def test_each_service_error_gets_its_status_and_headers(service_env):
     with TestClient(app) as client:
         answers = {path: client.get(path) for path in raised}
     assert {path: answer.status_code for path, answer in answers.items()} == {
-        "/unauthenticated": 401, "/forbidden": 403, "/too-large": 413, "/too-many": 429}
+        "/unauthenticated": 401,
+        "/forbidden": 403,
+        "/too-large": 413,
+        "/too-many": 429,
+    }
     assert {path: answer.json() for path, answer in answers.items()} == {
-        path: {"detail": error.message} for path, error in raised.items()}
+        path: {"detail": error.message} for path, error in raised.items()
+    }
     assert answers["/unauthenticated"].headers["www-authenticate"] == "Bearer"
     assert answers["/too-many"].headers["retry-after"] == "7"

@@ -50,15 +50,21 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     port, redis_port = free_port(), free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLASHJOBS_")}  # no Redis URL: the bundled one
-    env |= {"FLASHJOBS_STATE_DIR": str(tmp / "state"), "FLASHJOBS_DATA_DIR": str(tmp / "data"),
-            "FLASHJOBS_ALLOW_DOWNLOADS": "false", "FLASHJOBS_API_URL": url, "COLUMNS": "200",
-            "FLASHJOBS_EMBEDDED_REDIS_PORT": str(redis_port)}
+    env |= {
+        "FLASHJOBS_STATE_DIR": str(tmp / "state"),
+        "FLASHJOBS_DATA_DIR": str(tmp / "data"),
+        "FLASHJOBS_ALLOW_DOWNLOADS": "false",
+        "FLASHJOBS_API_URL": url,
+        "COLUMNS": "200",
+        "FLASHJOBS_EMBEDDED_REDIS_PORT": str(redis_port),
+    }
     (tmp / "data").mkdir()
     log = tmp / "up.log"
     with log.open("wb") as out:
         # Its own session, like a shell's foreground job: the Ctrl-C test signals the whole group.
-        process = subprocess.Popen([*FLASHJOBS, "up"], env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [*FLASHJOBS, "up"], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     running = Up(process, url, redis_port, env, tmp / "state", log)
     try:
         try:
@@ -81,8 +87,18 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
 
 
 def test_sse_parser_reads_events_ids_multiline_data_and_skips_pings():
-    lines = [": ping", "", "event: epoch", "id: 3", 'data: {"epoch": 3,', 'data: "metrics": {}}', "",
-             "event: end", 'data: {"status": "failed"}', ""]
+    lines = [
+        ": ping",
+        "",
+        "event: epoch",
+        "id: 3",
+        'data: {"epoch": 3,',
+        'data: "metrics": {}}',
+        "",
+        "event: end",
+        'data: {"status": "failed"}',
+        "",
+    ]
     events = list(parse_sse(lines))
     assert [(e.event, e.id) for e in events] == [("epoch", "3"), ("end", None)]
     assert json.loads(events[0].data) == {"epoch": 3, "metrics": {}}
@@ -91,17 +107,29 @@ def test_sse_parser_reads_events_ids_multiline_data_and_skips_pings():
 def test_api_errors_are_shown_in_the_apis_words():
     invalid = httpx.Response(422, json={"detail": [{"loc": ["body", "model", "backbone"], "msg": "unknown backbone"}]})
     assert describe_error(invalid).endswith("body.model.backbone: unknown backbone")
-    assert describe_error(httpx.Response(409, json={"detail": "job x is already failed"})) == \
-        "HTTP 409: job x is already failed"
+    assert (
+        describe_error(httpx.Response(409, json={"detail": "job x is already failed"}))
+        == "HTTP 409: job x is already failed"
+    )
 
 
 def test_artifact_download_is_verified_against_its_sha256(tmp_path):
     content = b"weights" * 1000
-    item = {"name": "model", "size": len(content), "sha256": hashlib.sha256(content).hexdigest(),
-            "url": "/v1/jobs/j1/artifacts/model"}
+    item = {
+        "name": "model",
+        "size": len(content),
+        "sha256": hashlib.sha256(content).hexdigest(),
+        "url": "/v1/jobs/j1/artifacts/model",
+    }
     api = Api("http://flashjobs.test")
-    api.http = httpx.Client(base_url=api.base_url, transport=httpx.MockTransport(lambda request: httpx.Response(
-        200, content=content, headers={"content-disposition": 'attachment; filename="../j1-model.pt"'})))
+    api.http = httpx.Client(
+        base_url=api.base_url,
+        transport=httpx.MockTransport(
+            lambda request: httpx.Response(
+                200, content=content, headers={"content-disposition": 'attachment; filename="../j1-model.pt"'}
+            )
+        ),
+    )
     saved = download_artifact(api, item, tmp_path / "out")
     assert saved == tmp_path / "out" / "j1-model.pt" and saved.read_bytes() == content  # no path from the server
     with pytest.raises(Failure, match="does not match"):
@@ -110,8 +138,10 @@ def test_artifact_download_is_verified_against_its_sha256(tmp_path):
 
 
 def test_metric_curves_are_drawn_to_a_png(tmp_path):
-    series = {name: [{"epoch": e, "value": 1.0 / (e + 1)} for e in range(3)]
-              for name in ("train_loss", "val_loss", "val_accuracy", "train_lr")}
+    series = {
+        name: [{"epoch": e, "value": 1.0 / (e + 1)} for e in range(3)]
+        for name in ("train_loss", "val_loss", "val_accuracy", "train_lr")
+    }
     draw_curves(series, tmp_path / "curves.png", title="test")
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -120,16 +150,21 @@ def test_demo_chains_are_valid_specs():
     for plan in (CPU_PLAN, FULL_PLAN):
         chain = ChainIn.model_validate(plan.chain())
         train, finetune = chain.steps
-        assert (train.kind, train.dataset.name, finetune.kind, finetune.dataset.name) == \
-            ("train", "cifar10", "finetune", "cifar100")
+        assert (train.kind, train.dataset.name, finetune.kind, finetune.dataset.name) == (
+            "train",
+            "cifar10",
+            "finetune",
+            "cifar100",
+        )
         assert finetune.init_from.step == 0 and finetune.finetune.strategy == "freeze"
     assert FULL_PLAN.chain()["steps"][0]["trainer"]["max_epochs"] == 25
     assert "train_limit" not in FULL_PLAN.chain()["steps"][0]["dataset"]  # the whole set
 
 
 def test_unreachable_api_is_reported_with_a_hint():
-    result = subprocess.run([*FLASHJOBS, "list", "--api-url", f"http://127.0.0.1:{free_port()}"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [*FLASHJOBS, "list", "--api-url", f"http://127.0.0.1:{free_port()}"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 1
     assert "cannot reach the API" in result.stderr and "flashjobs up" in result.stderr
 

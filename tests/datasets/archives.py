@@ -20,11 +20,15 @@ def image_bytes(label: int, *, size: tuple[int, int] = (24, 20), fmt: str = "JPE
     return out.getvalue()
 
 
-def class_tree(classes: dict[str, int], *, prefix: str = "", size: tuple[int, int] = (24, 20),
-               seed: int = 0) -> dict[str, bytes]:
+def class_tree(
+    classes: dict[str, int], *, prefix: str = "", size: tuple[int, int] = (24, 20), seed: int = 0
+) -> dict[str, bytes]:
     """{"<prefix><class>/<n>.jpg": JPEG bytes} with `count` images per class."""
-    return {f"{prefix}{name}/{n:03d}.jpg": image_bytes(label, size=size, seed=seed + n)
-            for label, (name, count) in enumerate(classes.items()) for n in range(count)}
+    return {
+        f"{prefix}{name}/{n:03d}.jpg": image_bytes(label, size=size, seed=seed + n)
+        for label, (name, count) in enumerate(classes.items())
+        for n in range(count)
+    }
 
 
 def hymenoptera_tree() -> dict[str, bytes]:

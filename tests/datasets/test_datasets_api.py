@@ -40,11 +40,14 @@ def test_upload_of_a_hymenoptera_shaped_zip_is_summarised_and_stored(client, ser
     assert dataset["layout"] == "train_val" and dataset["classes"] == ["ants", "bees"]
     assert dataset["splits"] == {"train": {"ants": 12, "bees": 12}, "val": {"ants": 4, "bees": 4}}
     assert dataset["images"] == 32 and dataset["formats"] == {"JPEG": 32}
-    assert dataset["image_sizes"] == {"width": {"min": 24, "median": 32, "max": 40},
-                                      "height": {"min": 20, "median": 22, "max": 24}}
+    assert dataset["image_sizes"] == {
+        "width": {"min": 24, "median": 32, "max": 40},
+        "height": {"min": 20, "median": 22, "max": 24},
+    }
     assert dataset["image_size"] == 20  # the median shorter side
-    assert dataset["problems"] == [{"path": "hymenoptera_data/train/bees/corrupt.jpg",
-                                    "reason": dataset["problems"][0]["reason"]}]
+    assert dataset["problems"] == [
+        {"path": "hymenoptera_data/train/bees/corrupt.jpg", "reason": dataset["problems"][0]["reason"]}
+    ]
     assert "corrupt" in dataset["problems"][0]["reason"] and dataset["problem_count"] == 1
     assert len(dataset["sha256"]) == 64 and dataset["bytes"] > 0
     assert client.get(f"/v1/datasets/{dataset['id']}").json() == dataset
@@ -69,12 +72,14 @@ def test_the_same_bytes_give_the_same_dataset(client):
 def test_multipart_and_tar_uploads(client, kind):
     tree = class_tree(TWO_CLASSES, prefix="pets/")  # one enclosing folder, then <class>/<image>
     if kind == "multipart":
-        response = client.post("/v1/datasets", files={"file": ("pets.zip", zip_bytes(tree), "application/zip")},
-                               data={"name": "pets"})
+        response = client.post(
+            "/v1/datasets", files={"file": ("pets.zip", zip_bytes(tree), "application/zip")}, data={"name": "pets"}
+        )
     else:
         mode = {"tar.gz": "w:gz", "tar": "w", "tar.xz": "w:xz"}[kind]
-        response = _upload(client, tar_bytes(tree, mode=mode), headers={"Content-Type": "application/x-tar"},
-                           name="pets")
+        response = _upload(
+            client, tar_bytes(tree, mode=mode), headers={"Content-Type": "application/x-tar"}, name="pets"
+        )
     assert response.status_code == 201, response.text
     dataset = response.json()
     assert dataset["name"] == "pets" and dataset["status"] == "ready" and dataset["layout"] == "class_folders"
@@ -102,28 +107,51 @@ def _truncated(body: bytes) -> bytes:
 REFUSED = [
     ("zip-slip", lambda: zip_bytes({**class_tree(TWO_CLASSES), "../evil.jpg": b"x"}), 422, "'..'"),
     ("absolute", lambda: zip_bytes({**class_tree(TWO_CLASSES), "/etc/evil": b"x"}), 422, "absolute path"),
-    ("symlink", lambda: _tar_with(special_member("cats/link.jpg", tarfile.SYMTYPE, "/etc/passwd")), 422,
-     "'cats/link.jpg': a symbolic link"),
-    ("hard link", lambda: _tar_with(special_member("cats/hard.jpg", tarfile.LNKTYPE, "/etc/passwd")), 422,
-     "'cats/hard.jpg': a hard link"),
+    (
+        "symlink",
+        lambda: _tar_with(special_member("cats/link.jpg", tarfile.SYMTYPE, "/etc/passwd")),
+        422,
+        "'cats/link.jpg': a symbolic link",
+    ),
+    (
+        "hard link",
+        lambda: _tar_with(special_member("cats/hard.jpg", tarfile.LNKTYPE, "/etc/passwd")),
+        422,
+        "'cats/hard.jpg': a hard link",
+    ),
     ("device", lambda: _tar_with(special_member("cats/dev", tarfile.CHRTYPE)), 422, "'cats/dev': not a regular"),
     ("fifo", lambda: _tar_with(special_member("cats/fifo", tarfile.FIFOTYPE)), 422, "'cats/fifo': not a regular"),
     ("not an archive", lambda: b"just some text, no archive", 422, "not a zip or tar"),
-    ("file and folder", lambda: zip_bytes({**class_tree(TWO_CLASSES), "cats/001.jpg/x.jpg": b"x"}), 422,
-     "'cats/001.jpg/x.jpg': its path collides"),
+    (
+        "file and folder",
+        lambda: zip_bytes({**class_tree(TWO_CLASSES), "cats/001.jpg/x.jpg": b"x"}),
+        422,
+        "'cats/001.jpg/x.jpg': its path collides",
+    ),
     ("truncated zip", lambda: _truncated(zip_bytes(class_tree(TWO_CLASSES)))[:-10], 422, "truncated or corrupt"),
     ("truncated tar.gz", lambda: _truncated(tar_bytes(class_tree(TWO_CLASSES))), 422, "truncated or corrupt"),
     ("one class", lambda: zip_bytes(class_tree({"cats": 3})), 422, "found 1 class folder"),
-    ("empty class", lambda: tar_bytes(class_tree(TWO_CLASSES), extra=[special_member("birds", tarfile.DIRTYPE)]),
-     422, "class folder birds/ has no files"),
-    ("stray val class", lambda: zip_bytes({**class_tree(TWO_CLASSES, prefix="train/"),
-                                          **class_tree({"cats": 1, "eels": 1}, prefix="val/")}), 422, "'eels'"),
+    (
+        "empty class",
+        lambda: tar_bytes(class_tree(TWO_CLASSES), extra=[special_member("birds", tarfile.DIRTYPE)]),
+        422,
+        "class folder birds/ has no files",
+    ),
+    (
+        "stray val class",
+        lambda: zip_bytes(
+            {**class_tree(TWO_CLASSES, prefix="train/"), **class_tree({"cats": 1, "eels": 1}, prefix="val/")}
+        ),
+        422,
+        "'eels'",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("case", "build", "status", "says"), REFUSED, ids=[case[0] for case in REFUSED])
 def test_hostile_or_broken_archives_are_refused_naming_the_entry_and_nothing_is_kept(
-        client, service_env, case, build, status, says):
+    client, service_env, case, build, status, says
+):
     response = _upload(client, build())
     assert response.status_code == status, response.text
     detail = response.json()["detail"][0]
@@ -152,19 +180,22 @@ def test_every_archive_limit_is_a_setting(client, service_env, settings_env):
     response = _upload(client, zip_bytes(tree))
     assert response.status_code == 413 and "FLASHJOBS_MAX_UPLOAD_BYTES" in response.json()["detail"]
     body = zip_bytes(tree)  # chunked, without a Content-Length: refused once the bytes pass the limit
-    response = _upload(client, (body[i:i + 500] for i in range(0, len(body), 500)))
+    response = _upload(client, (body[i : i + 500] for i in range(0, len(body), 500)))
     assert response.status_code == 413 and "FLASHJOBS_MAX_UPLOAD_BYTES" in response.json()["detail"]
     assert _stored(service_env) == [] and client.get("/v1/datasets").json()["datasets"] == []
 
 
 def test_bad_images_are_listed_and_left_out(client, settings_env):
     settings_env(dataset_max_image_pixels=60 * 60)
-    tree = {**class_tree(TWO_CLASSES),
-            "cats/notes.txt": b"not an image",
-            "cats/fake.jpg": b"GIF89a but not really",
-            "dogs/huge.png": image_bytes(1, size=(80, 80), fmt="PNG"),  # over 60x60 pixels: a "bomb"
-            "dogs/truncated.png": image_bytes(1, size=(30, 30), fmt="PNG")[:-30],
-            "Thumbs.db": b"litter", ".hidden/x.jpg": image_bytes(0)}
+    tree = {
+        **class_tree(TWO_CLASSES),
+        "cats/notes.txt": b"not an image",
+        "cats/fake.jpg": b"GIF89a but not really",
+        "dogs/huge.png": image_bytes(1, size=(80, 80), fmt="PNG"),  # over 60x60 pixels: a "bomb"
+        "dogs/truncated.png": image_bytes(1, size=(30, 30), fmt="PNG")[:-30],
+        "Thumbs.db": b"litter",
+        ".hidden/x.jpg": image_bytes(0),
+    }
     dataset = _upload(client, zip_bytes(tree)).json()
     assert dataset["status"] == "ready" and dataset["splits"] == {"train": {"cats": 3, "dogs": 3}}
     reasons = {p["path"]: p["reason"] for p in dataset["problems"]}
@@ -180,8 +211,9 @@ def test_a_dataset_that_cannot_train_is_invalid_and_keeps_no_files(client, servi
     assert response.status_code == 201
     dataset = response.json()
     assert dataset["status"] == "invalid"
-    assert {"path": "dogs", "reason": "no valid training images left: the class cannot be learned"} in \
-        dataset["problems"]
+    assert {"path": "dogs", "reason": "no valid training images left: the class cannot be learned"} in dataset[
+        "problems"
+    ]
     assert _stored(service_env) == []
     assert client.get(f"/v1/datasets/{dataset['id']}/samples").status_code == 404
 
@@ -258,7 +290,7 @@ def test_zip_entries_marked_as_symlinks_are_refused(client):
         for name, data in class_tree(TWO_CLASSES).items():
             archive.writestr(name, data)
         link = zipfile.ZipInfo("cats/link.jpg")
-        link.external_attr = (0o120777 << 16)
+        link.external_attr = 0o120777 << 16
         archive.writestr(link, "/etc/passwd")
     response = _upload(client, out.getvalue())
     assert response.status_code == 422 and "'cats/link.jpg': a symbolic link" in response.json()["detail"][0]["msg"]

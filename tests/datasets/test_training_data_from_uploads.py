@@ -15,8 +15,10 @@ from tests.datasets.archives import class_tree, hymenoptera_tree, zip_bytes
 from worker.training.data import build_data
 from worker.training.errors import TrainingError
 
-SMALL = {"model": {"backbone": "resnet18", "cifar_stem": False},
-         "trainer": {"max_epochs": 1, "batch_size": 4, "num_workers": 0}}
+SMALL = {
+    "model": {"backbone": "resnet18", "cifar_stem": False},
+    "trainer": {"max_epochs": 1, "batch_size": 4, "num_workers": 0},
+}
 
 
 def _store(tmp_path: Path, files: dict[str, bytes], dataset_id: str) -> Path:
@@ -45,8 +47,9 @@ def test_an_uploaded_train_val_dataset_trains_on_what_validation_kept(tmp_path):
 
 def test_an_uploaded_class_folder_dataset_holds_out_a_seeded_tenth(tmp_path):
     artifact_dir = _store(tmp_path, class_tree({"cats": 10, "dogs": 10}, size=(40, 40)), "pets")
-    data = build_data(_spec({"id": "pets", "image_size": 16}), data_dir=tmp_path, allow_downloads=False,
-                      artifact_dir=artifact_dir)
+    data = build_data(
+        _spec({"id": "pets", "image_size": 16}), data_dir=tmp_path, allow_downloads=False, artifact_dir=artifact_dir
+    )
     assert (data.num_train, data.num_val) == (18, 2) and data.preprocess.image_size == 16
 
 

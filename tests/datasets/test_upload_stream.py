@@ -31,11 +31,17 @@ def test_a_client_that_disconnects_mid_upload_leaves_nothing(api, service_env):
     body = zip_bytes({**class_tree({"cats": 2, "dogs": 2}), "cats/filler.jpg": os.urandom(8 * 1024 * 1024)})
     sent = len(body) // 2
     with socket.create_connection(("127.0.0.1", api.port)) as sock:
-        sock.sendall(f"POST /v1/datasets HTTP/1.1\r\nHost: x\r\nContent-Type: application/zip\r\n"
-                     f"Content-Length: {len(body)}\r\n\r\n".encode() + body[:sent])
+        sock.sendall(
+            f"POST /v1/datasets HTTP/1.1\r\nHost: x\r\nContent-Type: application/zip\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body[:sent]
+        )
         # The server writes what arrived before the body is complete (it never holds the whole body).
-        part = wait_for(lambda: [p for p in _incoming(service_env) if p.stat().st_size > 0], timeout=30,
-                        what="the partial upload on disk")
+        part = wait_for(
+            lambda: [p for p in _incoming(service_env) if p.stat().st_size > 0],
+            timeout=30,
+            what="the partial upload on disk",
+        )
         assert 0 < part[0].stat().st_size <= sent
     wait_for(lambda: not _incoming(service_env), timeout=30, what="the partial upload to be removed")
     assert httpx.get(f"{api.url}/v1/datasets", timeout=10).json()["datasets"] == []
@@ -49,8 +55,9 @@ def test_concurrent_uploads_of_the_same_bytes_make_one_dataset(api, service_env)
 
     def upload() -> None:
         start.wait()
-        answers.append(httpx.post(f"{api.url}/v1/datasets", content=body,
-                                  headers={"Content-Type": "application/zip"}, timeout=120))
+        answers.append(
+            httpx.post(f"{api.url}/v1/datasets", content=body, headers={"Content-Type": "application/zip"}, timeout=120)
+        )
 
     threads = [threading.Thread(target=upload) for _ in range(4)]
     for thread in threads:

@@ -59,13 +59,25 @@ def web():
 
 
 def _settled(client, dataset_id: str) -> dict:
-    return wait_for(lambda: (d := client.get(f"/v1/datasets/{dataset_id}").json())["status"] in ("ready", "invalid")
-                    and d, timeout=60, what=f"dataset {dataset_id} to be imported")
+    return wait_for(
+        lambda: (d := client.get(f"/v1/datasets/{dataset_id}").json())["status"] in ("ready", "invalid") and d,
+        timeout=60,
+        what=f"dataset {dataset_id} to be imported",
+    )
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9/a.zip", "http://localhost/a.zip", "http://[::1]/a.zip",
-                                 "http://10.1.2.3/a.zip", "http://169.254.169.254/latest/meta-data/",
-                                 "http://192.168.0.1/a.zip", "http://[::ffff:127.0.0.1]/a.zip"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:9/a.zip",
+        "http://localhost/a.zip",
+        "http://[::1]/a.zip",
+        "http://10.1.2.3/a.zip",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://192.168.0.1/a.zip",
+        "http://[::ffff:127.0.0.1]/a.zip",
+    ],
+)
 def test_addresses_of_the_services_own_network_are_refused_at_the_door(client, url):
     response = client.post("/v1/datasets", json={"url": url})
     assert response.status_code == 422, response.text
@@ -92,9 +104,15 @@ def test_an_import_is_importing_until_fetched_and_jobs_wait_for_it(client, web, 
     assert dataset["status"] == "importing" and response.headers["location"] == f"/v1/datasets/{dataset['id']}"
     spec = {"kind": "train", "dataset": {"id": dataset["id"]}, "trainer": {"max_epochs": 1}}
     job = client.post("/v1/jobs", json=spec).json()
-    chain = client.post("/v1/chains", json={"steps": [
-        {"kind": "train", "dataset": {"name": "cifar10"}},
-        {"kind": "finetune", "dataset": {"id": dataset["id"]}, "init_from": {"step": 0}}]}).json()["jobs"]
+    chain = client.post(
+        "/v1/chains",
+        json={
+            "steps": [
+                {"kind": "train", "dataset": {"name": "cifar10"}},
+                {"kind": "finetune", "dataset": {"id": dataset["id"]}, "init_from": {"step": 0}},
+            ]
+        },
+    ).json()["jobs"]
     assert job["status"] == "waiting" and [j["status"] for j in chain] == ["queued", "waiting"]
     assert client.delete(f"/v1/datasets/{dataset['id']}").status_code == 409  # importing
 
@@ -109,15 +127,17 @@ def test_an_import_is_importing_until_fetched_and_jobs_wait_for_it(client, web, 
     assert any(job["id"] in message for message in queued)
 
 
-def test_an_import_that_fails_its_checks_is_invalid_and_fails_the_jobs_waiting_for_it(client, service_env, web,
-                                                                                       settings_env):
+def test_an_import_that_fails_its_checks_is_invalid_and_fails_the_jobs_waiting_for_it(
+    client, service_env, web, settings_env
+):
     server, base = web
     settings_env(dataset_fetch_allow_networks=ALLOW_LOOPBACK_1)
     server.routes["/gated/bad.zip"] = (200, {}, zip_bytes({"../evil.jpg": b"x", "a/1.jpg": b"y"}))
     dataset = client.post("/v1/datasets", json={"url": f"{base}/gated/bad.zip"}).json()
     job = client.post("/v1/jobs", json={"kind": "train", "dataset": {"id": dataset["id"]}}).json()
-    child = client.post("/v1/jobs", json={"kind": "finetune", "dataset": {"name": "cifar100"},
-                                          "init_from": {"job_id": job["id"]}}).json()
+    child = client.post(
+        "/v1/jobs", json={"kind": "finetune", "dataset": {"name": "cifar100"}, "init_from": {"job_id": job["id"]}}
+    ).json()
     server.gate.set()
     invalid = _settled(client, dataset["id"])
     assert invalid["status"] == "invalid" and "'..'" in invalid["problems"][0]["reason"]
@@ -128,15 +148,19 @@ def test_an_import_that_fails_its_checks_is_invalid_and_fails_the_jobs_waiting_f
     assert [p.name for p in datasets.rglob("*")] == [".incoming"]  # nothing kept, the download included
 
 
-@pytest.mark.parametrize(("route", "setting", "says"), [
-    ("/big.zip", {"max_upload_bytes": 100}, "FLASHJOBS_MAX_UPLOAD_BYTES"),
-    ("/slow", {"dataset_fetch_timeout_s": 1}, "FLASHJOBS_DATASET_FETCH_TIMEOUT_S"),
-    ("/loop", {"dataset_fetch_max_redirects": 3}, "more than 3 redirects"),
-    ("/missing.zip", {}, "HTTP 404"),
-    ("/elsewhere", {}, "127.0.0.2 resolves to 127.0.0.2, an address of the service's own network"),
-])
-def test_imports_are_bounded_and_redirects_are_checked_by_the_same_rules(client, web, settings_env, route, setting,
-                                                                         says):
+@pytest.mark.parametrize(
+    ("route", "setting", "says"),
+    [
+        ("/big.zip", {"max_upload_bytes": 100}, "FLASHJOBS_MAX_UPLOAD_BYTES"),
+        ("/slow", {"dataset_fetch_timeout_s": 1}, "FLASHJOBS_DATASET_FETCH_TIMEOUT_S"),
+        ("/loop", {"dataset_fetch_max_redirects": 3}, "more than 3 redirects"),
+        ("/missing.zip", {}, "HTTP 404"),
+        ("/elsewhere", {}, "127.0.0.2 resolves to 127.0.0.2, an address of the service's own network"),
+    ],
+)
+def test_imports_are_bounded_and_redirects_are_checked_by_the_same_rules(
+    client, web, settings_env, route, setting, says
+):
     server, base = web
     other, other_base = _serve("127.0.0.2")  # loopback too, but not in the allowed networks
     try:
@@ -166,8 +190,11 @@ def test_the_reconciler_ends_an_import_whose_process_went_away(client, settings_
     reconcile_once(get_settings())
     assert client.get(f"/v1/datasets/{dataset_id}").json()["status"] == "importing"  # its heartbeat is fresh
     with session_scope() as session:
-        session.execute(update(Dataset).where(Dataset.id == dataset_id)
-                        .values(heartbeat_at=utcnow() - timedelta(seconds=get_settings().heartbeat_timeout_s + 1)))
+        session.execute(
+            update(Dataset)
+            .where(Dataset.id == dataset_id)
+            .values(heartbeat_at=utcnow() - timedelta(seconds=get_settings().heartbeat_timeout_s + 1))
+        )
     reconcile_once(get_settings())
     ended = client.get(f"/v1/datasets/{dataset_id}").json()
     assert ended["status"] == "invalid" and "went away" in ended["problems"][0]["reason"]

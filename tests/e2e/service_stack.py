@@ -30,8 +30,9 @@ class ServiceStack:
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         log = (self.log_dir / f"{name}.log").open("ab")
         # Own session: teardown kills the whole group, training children included.
-        return subprocess.Popen([sys.executable, "-m", *args], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            [sys.executable, "-m", *args], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def start_api(self) -> None:
         self.api = self._spawn("api", ["uvicorn", "app.main:app", "--port", str(self.port), "--log-level", "warning"])
@@ -42,9 +43,27 @@ class ServiceStack:
 
     def start_worker(self) -> subprocess.Popen[bytes]:
         n = len(self.workers)
-        worker = self._spawn(f"worker{n}", ["celery", "-A", CELERY_APP, "worker", "-Q", TRAINING_QUEUE,
-                                            "--pool", "solo", "--concurrency", "1", "-n", f"test{n}@%h",
-                                            "--without-gossip", "--without-mingle", "--loglevel", "info"])
+        worker = self._spawn(
+            f"worker{n}",
+            [
+                "celery",
+                "-A",
+                CELERY_APP,
+                "worker",
+                "-Q",
+                TRAINING_QUEUE,
+                "--pool",
+                "solo",
+                "--concurrency",
+                "1",
+                "-n",
+                f"test{n}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "--loglevel",
+                "info",
+            ],
+        )
         self.workers.append(worker)
         return worker
 

@@ -43,9 +43,12 @@ def _artifact(stack: ServiceStack, job_id: str, name: str) -> bytes:
 def test_upload_train_and_finetune_a_cifar10_backbone_on_it(stack):
     import torch
 
-    response = httpx.post(f"{stack.url}/v1/datasets", files={"file": ("hymenoptera_data.zip",
-                                                                     zip_bytes(hymenoptera_tree()))},
-                          data={"name": "hymenoptera"}, timeout=60)
+    response = httpx.post(
+        f"{stack.url}/v1/datasets",
+        files={"file": ("hymenoptera_data.zip", zip_bytes(hymenoptera_tree()))},
+        data={"name": "hymenoptera"},
+        timeout=60,
+    )
     assert response.status_code == 201, response.text
     dataset = response.json()
     assert dataset["status"] == "ready" and dataset["classes"] == ["ants", "bees"]
@@ -54,11 +57,18 @@ def test_upload_train_and_finetune_a_cifar10_backbone_on_it(stack):
     assert [p["path"] for p in dataset["problems"]] == ["hymenoptera_data/train/bees/corrupt.jpg"]
 
     train = {"kind": "train", "dataset": {"id": dataset["id"]}, "model": FAST_MODEL, "trainer": TRAINER}
-    chain = {"steps": [
-        {"kind": "train", "dataset": {"name": "cifar10"}, "model": FAST_MODEL, "trainer": TRAINER},
-        {"kind": "finetune", "dataset": {"id": dataset["id"], "image_size": 32}, "init_from": {"step": 0},
-         "finetune": {"strategy": "freeze"}, "trainer": TRAINER},
-    ]}
+    chain = {
+        "steps": [
+            {"kind": "train", "dataset": {"name": "cifar10"}, "model": FAST_MODEL, "trainer": TRAINER},
+            {
+                "kind": "finetune",
+                "dataset": {"id": dataset["id"], "image_size": 32},
+                "init_from": {"step": 0},
+                "finetune": {"strategy": "freeze"},
+                "trainer": TRAINER,
+            },
+        ]
+    }
     job = httpx.post(f"{stack.url}/v1/jobs", json=train, timeout=10).json()
     assert job["spec"]["dataset"]["image_size"] == 20, job  # the median side, not a fixed 128
     cifar, finetune = (j["id"] for j in httpx.post(f"{stack.url}/v1/chains", json=chain, timeout=10).json()["jobs"])
@@ -90,12 +100,32 @@ def test_flash_zeros_command_line_uploads_the_folders_trains_and_watches(stack, 
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         (root / name).write_bytes(data)
     folders = root / "hymenoptera_data"
-    command = [sys.executable, "-c", "from app.cli import main; main()", "image_classification",
-               "--trainer.max_epochs", "1", "--model.backbone", "resnet18", "--model.optimizer", "adam",
-               "--model.learning_rate", "0.001", "from_folders", "--train_folder", str(folders / "train"),
-               "--val_folder", str(folders / "val"), "--batch_size", "16", "--num_workers", "0"]
-    done = subprocess.run(command, env={**stack.env, "FLASHJOBS_API_URL": stack.url}, capture_output=True,
-                          text=True, timeout=600)
+    command = [
+        sys.executable,
+        "-c",
+        "from app.cli import main; main()",
+        "image_classification",
+        "--trainer.max_epochs",
+        "1",
+        "--model.backbone",
+        "resnet18",
+        "--model.optimizer",
+        "adam",
+        "--model.learning_rate",
+        "0.001",
+        "from_folders",
+        "--train_folder",
+        str(folders / "train"),
+        "--val_folder",
+        str(folders / "val"),
+        "--batch_size",
+        "16",
+        "--num_workers",
+        "0",
+    ]
+    done = subprocess.run(
+        command, env={**stack.env, "FLASHJOBS_API_URL": stack.url}, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, (done.stdout, done.stderr, stack.all_logs())
     assert "train/bees/corrupt.jpg" in done.stdout and "succeeded" in done.stdout, done.stdout
     (job,) = httpx.get(f"{stack.url}/v1/jobs", timeout=10).json()["jobs"]

@@ -24,10 +24,19 @@ FAST_MODEL = {"backbone": "resnet18", "cifar_stem": False}
 # far past the test's 0.5 on every CPU kernel tried. Batches of 50 (24 steps) stop it in its steepest rise,
 # where the kernels alone move one seed from 0.58 (AVX-512) to 0.41 (ATEN_CPU_CAPABILITY=default).
 TRAINER = {"batch_size": 20, "optimizer": "adam", "learning_rate": 0.001, "num_workers": 0}
-CIFAR10_TRAIN = {"kind": "train", "dataset": {"name": "cifar10"}, "model": FAST_MODEL,
-                 "trainer": {**TRAINER, "max_epochs": 3}}
-CIFAR100_FINETUNE = {"kind": "finetune", "dataset": {"name": "cifar100"}, "init_from": {"step": 0},
-                     "finetune": {"strategy": "freeze"}, "trainer": {**TRAINER, "max_epochs": 2}}
+CIFAR10_TRAIN = {
+    "kind": "train",
+    "dataset": {"name": "cifar10"},
+    "model": FAST_MODEL,
+    "trainer": {**TRAINER, "max_epochs": 3},
+}
+CIFAR100_FINETUNE = {
+    "kind": "finetune",
+    "dataset": {"name": "cifar100"},
+    "init_from": {"step": 0},
+    "finetune": {"strategy": "freeze"},
+    "trainer": {**TRAINER, "max_epochs": 2},
+}
 
 
 @pytest.fixture
@@ -37,9 +46,13 @@ def stack(service_env: dict[str, str], start_stack) -> ServiceStack:
     data_dir = Path(service_env["FLASHJOBS_DATA_DIR"])
     write_cifar10(data_dir, train_per_class=40, val_per_class=10)
     write_cifar100(data_dir, train_per_class=6, val_per_class=2)
-    return start_stack(FLASHJOBS_HEARTBEAT_S="0.5", FLASHJOBS_HEARTBEAT_TIMEOUT_S="8",
-                       FLASHJOBS_RECONCILE_IN_API="true", FLASHJOBS_RECONCILE_EVERY_S="1",
-                       FLASHJOBS_PROGRESS_EVERY_S="0.5")
+    return start_stack(
+        FLASHJOBS_HEARTBEAT_S="0.5",
+        FLASHJOBS_HEARTBEAT_TIMEOUT_S="8",
+        FLASHJOBS_RECONCILE_IN_API="true",
+        FLASHJOBS_RECONCILE_EVERY_S="1",
+        FLASHJOBS_PROGRESS_EVERY_S="0.5",
+    )
 
 
 def _job(stack: ServiceStack, job_id: str) -> dict:
@@ -48,8 +61,9 @@ def _job(stack: ServiceStack, job_id: str) -> dict:
 
 def _wait_final(stack: ServiceStack, job_id: str, timeout: float = 300) -> dict:
     try:
-        return wait_for(lambda: (j := _job(stack, job_id))["status"] in FINAL and j, timeout=timeout,
-                        what=f"job {job_id} to finish")
+        return wait_for(
+            lambda: (j := _job(stack, job_id))["status"] in FINAL and j, timeout=timeout, what=f"job {job_id} to finish"
+        )
     except TimeoutError:
         raise AssertionError(stack.all_logs()) from None
 
@@ -84,14 +98,19 @@ def test_cifar10_to_cifar100_chain_over_http(stack):
     assert response.status_code == 201, response.text
     parent, child = (job["id"] for job in response.json()["jobs"])
     streams = {job_id: [] for job_id in (parent, child)}
-    readers = [threading.Thread(target=_sse_epochs, args=(stack, job_id, events), daemon=True)
-               for job_id, events in streams.items()]
+    readers = [
+        threading.Thread(target=_sse_epochs, args=(stack, job_id, events), daemon=True)
+        for job_id, events in streams.items()
+    ]
     for reader in readers:
         reader.start()
 
     # Metrics are readable while the parent runs.
-    wait_for(lambda: _job(stack, parent)["status"] == "running" and _series(stack, parent).get("val_accuracy"),
-             timeout=240, what="the parent's first epoch while it runs")
+    wait_for(
+        lambda: _job(stack, parent)["status"] == "running" and _series(stack, parent).get("val_accuracy"),
+        timeout=240,
+        what="the parent's first epoch while it runs",
+    )
     assert _job(stack, child)["status"] == "waiting"
 
     parent_job = _wait_final(stack, parent)
@@ -134,8 +153,7 @@ def test_cifar10_to_cifar100_chain_over_http(stack):
 def test_training_killed_mid_run_resumes_with_a_complete_curve(stack):
     spec = {**CIFAR10_TRAIN, "trainer": {**TRAINER, "max_epochs": 4}}
     job_id = httpx.post(f"{stack.url}/v1/jobs", json=spec, timeout=10).json()["id"]
-    wait_for(lambda: len(_series(stack, job_id).get("val_accuracy", [])) >= 2, timeout=240,
-             what="two recorded epochs")
+    wait_for(lambda: len(_series(stack, job_id).get("val_accuracy", [])) >= 2, timeout=240, what="two recorded epochs")
     before = _series(stack, job_id)
     for pid in training_pids(job_id):
         os.kill(pid, signal.SIGKILL)
@@ -166,8 +184,9 @@ def test_worker_lost_is_requeued_and_another_worker_finishes(stack):
 def test_cancel_running_job_stops_it_within_a_batch(stack):
     spec = {**CIFAR10_TRAIN, "trainer": {**TRAINER, "max_epochs": 50}}
     job_id = httpx.post(f"{stack.url}/v1/jobs", json=spec, timeout=10).json()["id"]
-    wait_for(lambda: _job(stack, job_id)["status"] == "running" and training_pids(job_id), timeout=60,
-             what="the job to run")
+    wait_for(
+        lambda: _job(stack, job_id)["status"] == "running" and training_pids(job_id), timeout=60, what="the job to run"
+    )
     assert httpx.post(f"{stack.url}/v1/jobs/{job_id}/cancel", timeout=10).status_code == 202
     job = _wait_final(stack, job_id, timeout=120)
     assert job["status"] == "cancelled", job

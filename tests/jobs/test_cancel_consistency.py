@@ -74,7 +74,10 @@ def test_a_cancelled_record_has_one_shape_however_the_job_was_cancelled(client):
     assert [job["status"] for job in jobs] == ["cancelled"] * 3
     assert [job["error"]["type"] for job in jobs] == ["cancelled"] * 3
     assert [job["error"]["message"].split(",")[0] for job in jobs] == [
-        "cancelled before it started", "cancelled while running", "cancelled while running"]
+        "cancelled before it started",
+        "cancelled while running",
+        "cancelled while running",
+    ]
     assert "killed by SIGKILL" in jobs[2]["error"]["message"]
     assert all(job["finished_at"] is not None for job in jobs)
 

@@ -12,7 +12,8 @@ import redis
 from tests.helpers import TRAIN_THREE_EPOCHS, free_port
 from tests.jobs_by_hand import REVISION_READ, answer_late, finish_job, get_at_once, record_by_hand, running_job
 
-def _wait_until(predicate, what: str, timeout_s: float = 20.0) -> None:  # noqa: ANN001
+
+def _wait_until(predicate, what: str, timeout_s: float = 20.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
         assert time.monotonic() < deadline, f"timed out waiting until {what}"
@@ -103,9 +104,11 @@ def test_a_running_curve_is_read_again_when_another_process_announces_a_change(c
     assert len(reads) == 1  # later polls are answered from memory
 
     # Another process records an epoch through the real writer path: its commit publishes on Redis.
-    writer = ("from app.core.db import session_scope\nfrom app.metrics.service import record_epoch\n"
-              "with session_scope() as s:\n"
-              f"    assert record_epoch(s, job_id={job_id!r}, attempt=1, epoch=1, values={{'val_accuracy': 0.5}})\n")
+    writer = (
+        "from app.core.db import session_scope\nfrom app.metrics.service import record_epoch\n"
+        "with session_scope() as s:\n"
+        f"    assert record_epoch(s, job_id={job_id!r}, attempt=1, epoch=1, values={{'val_accuracy': 0.5}})\n"
+    )
     subprocess.run([sys.executable, "-c", writer], check=True, cwd=Path(__file__).resolve().parents[2], timeout=60)
     _wait_until(lambda: _epochs(client, job_id) == [0, 1], "the poll shows the other process's epoch")
     assert _epochs(client, job_id) == [0, 1]

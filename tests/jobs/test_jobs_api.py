@@ -48,24 +48,39 @@ def _error_loc(response) -> tuple:
     return tuple(detail["loc"]), detail["msg"]
 
 
-@pytest.mark.parametrize(("spec", "loc", "says"), [
-    ({**TRAIN, "model": {"backbone": "vgg11"}}, ("body", "model", "backbone"), "known: resnet18"),
-    ({**TRAIN, "trainer": {"max_epochs": 0}}, ("body", "trainer", "max_epochs"), "greater than or equal to 1"),
-    ({**TRAIN, "trainer": {"learning_rate": -1}}, ("body", "trainer", "learning_rate"), "greater than 0"),
-    ({**TRAIN, "trainer": {"batch_size": 10**6}}, ("body", "trainer", "batch_size"), "over the limit of 1024"),
-    ({"kind": "train", "dataset": {"name": "folder"}}, ("body", "dataset", "train_folder"), "needs train_folder"),
-    ({"kind": "train", "dataset": {"name": "folder", "train_folder": "/etc"}}, ("body", "dataset", "train_folder"),
-     "relative"),
-    ({"kind": "train", "dataset": {"name": "folder", "train_folder": "a/../../x"}},
-     ("body", "dataset", "train_folder"), "'..'"),
-    ({"kind": "finetune", "dataset": {"name": "cifar100"}}, ("body", "init_from"), "needs init_from"),
-    ({"kind": "finetune", "dataset": {"name": "cifar100"}, "init_from": {"job_id": "missing"}},
-     ("body", "init_from", "job_id"), "no job 'missing'"),
-    ({"kind": "finetune", "dataset": {"name": "cifar100"}, "init_from": {"step": 0}},
-     ("body", "init_from", "step"), "only valid inside a chain"),
-    ({"kind": "train", "dataset": {"name": "imagenet"}}, ("body", "dataset", "name"), "cifar10"),
-    ({**TRAIN, "colour": "blue"}, ("body", "colour"), "Extra inputs"),
-])
+@pytest.mark.parametrize(
+    ("spec", "loc", "says"),
+    [
+        ({**TRAIN, "model": {"backbone": "vgg11"}}, ("body", "model", "backbone"), "known: resnet18"),
+        ({**TRAIN, "trainer": {"max_epochs": 0}}, ("body", "trainer", "max_epochs"), "greater than or equal to 1"),
+        ({**TRAIN, "trainer": {"learning_rate": -1}}, ("body", "trainer", "learning_rate"), "greater than 0"),
+        ({**TRAIN, "trainer": {"batch_size": 10**6}}, ("body", "trainer", "batch_size"), "over the limit of 1024"),
+        ({"kind": "train", "dataset": {"name": "folder"}}, ("body", "dataset", "train_folder"), "needs train_folder"),
+        (
+            {"kind": "train", "dataset": {"name": "folder", "train_folder": "/etc"}},
+            ("body", "dataset", "train_folder"),
+            "relative",
+        ),
+        (
+            {"kind": "train", "dataset": {"name": "folder", "train_folder": "a/../../x"}},
+            ("body", "dataset", "train_folder"),
+            "'..'",
+        ),
+        ({"kind": "finetune", "dataset": {"name": "cifar100"}}, ("body", "init_from"), "needs init_from"),
+        (
+            {"kind": "finetune", "dataset": {"name": "cifar100"}, "init_from": {"job_id": "missing"}},
+            ("body", "init_from", "job_id"),
+            "no job 'missing'",
+        ),
+        (
+            {"kind": "finetune", "dataset": {"name": "cifar100"}, "init_from": {"step": 0}},
+            ("body", "init_from", "step"),
+            "only valid inside a chain",
+        ),
+        ({"kind": "train", "dataset": {"name": "imagenet"}}, ("body", "dataset", "name"), "cifar10"),
+        ({**TRAIN, "colour": "blue"}, ("body", "colour"), "Extra inputs"),
+    ],
+)
 def test_bad_spec_is_422_naming_the_field(client, spec, loc, says):
     got_loc, msg = _error_loc(client.post("/v1/jobs", json=spec))
     assert got_loc == loc and says in msg
@@ -77,8 +92,9 @@ def test_finetune_checks_strategy_arguments_and_backbone_family(client):
     base = {"kind": "finetune", "dataset": {"name": "cifar100"}, "init_from": {"job_id": parent["id"]}}
     loc, msg = _error_loc(client.post("/v1/jobs", json={**base, "finetune": {"strategy": "freeze_unfreeze"}}))
     assert loc == ("body", "finetune", "unfreeze_epoch")
-    loc, msg = _error_loc(client.post("/v1/jobs", json={**base, "finetune": {"strategy": "unfreeze_milestones",
-                                                                            "milestones": [2, 4]}}))
+    loc, msg = _error_loc(
+        client.post("/v1/jobs", json={**base, "finetune": {"strategy": "unfreeze_milestones", "milestones": [2, 4]}})
+    )
     assert loc == ("body", "finetune", "num_layers")
     loc, msg = _error_loc(client.post("/v1/jobs", json={**base, "model": {"backbone": "resnet50"}}))
     assert loc == ("body", "model", "backbone") and "resnet18" in msg
@@ -239,8 +255,13 @@ def test_reads_survive_the_database_dropping_every_connection(client, database_u
     database = database_url.rsplit("/", 1)[1]
     admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        dropped = conn.execute(sa.text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                       "WHERE datname = :name AND pid <> pg_backend_pid()"), {"name": database})
+        dropped = conn.execute(
+            sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = :name AND pid <> pg_backend_pid()"
+            ),
+            {"name": database},
+        )
         assert dropped.scalar() >= 1
     admin.dispose()
     time.sleep(0.1)  # longer than the idle threshold: the next checkout pings
@@ -264,9 +285,13 @@ def test_migration_0002_counts_the_metric_rows_of_existing_jobs(client):
     command.downgrade(alembic_config(url), "0001")
     with get_engine().begin() as conn:  # rows written by a 0001 deployment
         for epoch in range(3):
-            conn.execute(text("INSERT INTO metrics (job_id, epoch, split, name, value, attempt, recorded_at) "
-                              "VALUES (:job, :epoch, 'val', 'accuracy', 0.5, 1, :now)"),
-                         {"job": jobs[0], "epoch": epoch, "now": "2026-11-27 12:00:00"})
+            conn.execute(
+                text(
+                    "INSERT INTO metrics (job_id, epoch, split, name, value, attempt, recorded_at) "
+                    "VALUES (:job, :epoch, 'val', 'accuracy', 0.5, 1, :now)"
+                ),
+                {"job": jobs[0], "epoch": epoch, "now": "2026-11-27 12:00:00"},
+            )
     get_engine().dispose()
     upgrade(url)
     with get_engine().connect() as conn:
@@ -282,7 +307,8 @@ def test_preempted_attempts_do_not_count_towards_max_attempts(client):
     for attempt in range(1, 5):  # the worker is stopped four times while the job runs; each time it checkpoints
         with session_scope() as session:
             service.claim(session, job_id=job["id"], owner="w")
-            service.release_lost_attempt(session, job_id=job["id"], attempt=attempt, reason="worker stopping",
-                                         max_attempts=2, preempted=True)
+            service.release_lost_attempt(
+                session, job_id=job["id"], attempt=attempt, reason="worker stopping", max_attempts=2, preempted=True
+            )
     state = client.get(f"/v1/jobs/{job['id']}").json()
     assert state["status"] == "queued" and state["attempt"] == 4

@@ -61,7 +61,10 @@ def test_a_re_reported_epoch_changes_neither_its_curve_nor_latest_metrics(client
     assert client.get(f"/v1/jobs/{job_id}/metrics").json()["series"]["val_accuracy"] == [{"epoch": 0, "value": 0.5}]
     assert record_by_hand(job_id, 0, val_accuracy=0.9, val_loss=1.5)  # a series the epoch lacked is recorded, and shown
     assert client.get(f"/v1/jobs/{job_id}").json()["latest_metrics"] == {
-        "val_accuracy": 0.5, "val_f1": 0.4, "val_loss": 1.5}
+        "val_accuracy": 0.5,
+        "val_f1": 0.4,
+        "val_loss": 1.5,
+    }
 
 
 def _metric_rows(job_id: str) -> tuple[int, int]:
@@ -112,8 +115,12 @@ def test_sse_delivers_each_epoch_once_live_and_resumes(client, redis_url):
 
     def train_on() -> None:  # what a worker does: SQL first, then the live channel
         time.sleep(0.5)
-        live.publish(redis.Redis.from_url(redis_url), job_id=job_id, event="progress",
-                     payload={"epoch": 1, "batch": 5, "num_batches": 10, "images_per_second": 100.0, "eta_seconds": 1})
+        live.publish(
+            redis.Redis.from_url(redis_url),
+            job_id=job_id,
+            event="progress",
+            payload={"epoch": 1, "batch": 5, "num_batches": 10, "images_per_second": 100.0, "eta_seconds": 1},
+        )
         for epoch in (1, 2):
             record_by_hand(job_id, epoch)
             live.publish(redis.Redis.from_url(redis_url), job_id=job_id, event="epoch", payload={"epoch": epoch})
@@ -218,7 +225,7 @@ def test_a_failed_read_fails_only_the_polls_that_shared_it(client, monkeypatch):
     real_read = curve_poller._read
     failures = iter([OperationalError("SELECT", {}, Exception("database went away"))])
 
-    def read_failing_once(session, key):  # noqa: ANN001
+    def read_failing_once(session, key):
         error = next(failures, None)
         if error is not None:
             raise error

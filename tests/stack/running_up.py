@@ -18,9 +18,12 @@ from tests.helpers import free_port
 
 FLASHJOBS = [str(Path(sys.executable).with_name("flashjobs"))]  # the installed console script
 # One epoch on 40 images, the ImageNet stem (cheap at 32 px on a CPU), no loader processes: a job that succeeds.
-TINY_JOB = {"kind": "train", "dataset": {"name": "cifar10"}, "model": {"backbone": "resnet18", "cifar_stem": False},
-            "trainer": {"max_epochs": 1, "batch_size": 20, "optimizer": "adam", "learning_rate": 0.001,
-                        "num_workers": 0}}
+TINY_JOB = {
+    "kind": "train",
+    "dataset": {"name": "cifar10"},
+    "model": {"backbone": "resnet18", "cifar_stem": False},
+    "trainer": {"max_epochs": 1, "batch_size": 20, "optimizer": "adam", "learning_rate": 0.001, "num_workers": 0},
+}
 
 
 def processes_mentioning(text: str) -> list[int]:
@@ -47,8 +50,9 @@ class Up:
 
     def start(self) -> "Up":
         with self.log.open("ab") as out:
-            self.process = subprocess.Popen([*FLASHJOBS, "up"], env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                [*FLASHJOBS, "up"], env=self.env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         return self
 
     def wait_ready(self) -> None:
@@ -75,8 +79,11 @@ class Up:
 
     def wait_final(self, job_id: str, timeout: float = 300) -> dict:
         try:
-            return wait_for(lambda: (job := self.job(job_id))["status"] in FINAL and job, timeout=timeout,
-                            what=f"job {job_id} to end")
+            return wait_for(
+                lambda: (job := self.job(job_id))["status"] in FINAL and job,
+                timeout=timeout,
+                what=f"job {job_id} to end",
+            )
         except TimeoutError as exc:
             raise AssertionError(f"{exc}\n{self.output()}\n{self.worker_log()}") from None
 
@@ -103,10 +110,14 @@ def new_up(tmp_path_factory: pytest.TempPathFactory, **settings: str) -> Up:
     url = f"http://127.0.0.1:{free_port()}"
     write_cifar10(tmp / "data", train_per_class=4, val_per_class=2)
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLASHJOBS_")}  # the bundled Redis
-    env |= {"FLASHJOBS_STATE_DIR": str(tmp / "state"), "FLASHJOBS_DATA_DIR": str(tmp / "data"),
-            "FLASHJOBS_ALLOW_DOWNLOADS": "false", "FLASHJOBS_API_URL": url,
-            "FLASHJOBS_EMBEDDED_REDIS_PORT": str(free_port()),
-            **{f"FLASHJOBS_{name.upper()}": value for name, value in settings.items()}}
+    env |= {
+        "FLASHJOBS_STATE_DIR": str(tmp / "state"),
+        "FLASHJOBS_DATA_DIR": str(tmp / "data"),
+        "FLASHJOBS_ALLOW_DOWNLOADS": "false",
+        "FLASHJOBS_API_URL": url,
+        "FLASHJOBS_EMBEDDED_REDIS_PORT": str(free_port()),
+        **{f"FLASHJOBS_{name.upper()}": value for name, value in settings.items()},
+    }
     return Up(env, tmp / "state", url, tmp / "up.log")
 
 

@@ -34,13 +34,17 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
 def test_a_killed_child_is_started_again_and_jobs_run(up: Up, child: str):
     before = up.children()
     os.kill(before[child], signal.SIGKILL)
-    restarted = wait_for(lambda: (pid := up.children().get(child)) not in (None, before[child]) and pid,
-                         timeout=60, what=f"a new {child}")
+    restarted = wait_for(
+        lambda: (pid := up.children().get(child)) not in (None, before[child]) and pid,
+        timeout=60,
+        what=f"a new {child}",
+    )
     assert up.process.poll() is None, up.output()
     assert f"The {child} exited with code -9" in up.output()
     up.wait_ready()
-    assert {name: pid for name, pid in up.children().items() if name != child} == \
-        {name: pid for name, pid in before.items() if name != child}  # the others were left alone
+    assert {name: pid for name, pid in up.children().items() if name != child} == {
+        name: pid for name, pid in before.items() if name != child
+    }  # the others were left alone
     job = up.wait_final(up.submit(TINY_JOB))
     assert job["status"] == JobStatus.SUCCEEDED, job
     assert up.children()[child] == restarted
@@ -66,8 +70,11 @@ def test_nothing_outlives_a_killed_up(make_up):
     children = up.children()
     os.kill(up.process.pid, signal.SIGKILL)
     up.process.wait()
-    wait_for(lambda: processes_mentioning(str(up.state_dir)) == [], timeout=120,
-             what=f"the children {children} to die with their `up`")
+    wait_for(
+        lambda: processes_mentioning(str(up.state_dir)) == [],
+        timeout=120,
+        what=f"the children {children} to die with their `up`",
+    )
 
 
 def test_the_next_up_stops_what_a_killed_up_left_and_runs_its_queued_job(make_up):

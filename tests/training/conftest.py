@@ -7,6 +7,7 @@ import pytest
 
 from app.jobs.schemas import JobSpec
 from app.synthetic_data import write_cifar10
+from worker import training  # noqa: F401  (its Flash shims apply before the test modules here import flash)
 
 
 def _make_spec(**overrides) -> JobSpec:

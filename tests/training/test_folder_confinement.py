@@ -67,12 +67,16 @@ def test_an_undecodable_image_is_named_by_its_path_not_by_a_file_object(tmp_path
 
 def test_job_errors_lose_server_paths_object_reprs_and_worker_tracebacks(tmp_path):
     data_dir, artifact_dir = tmp_path / "data", tmp_path / "state" / "artifacts"
-    wrapped = ("Caught UnidentifiedImageError in DataLoader worker process 0.\nOriginal Traceback (most recent "
-               f"call last):\n  File \"{tmp_path}/site-packages/PIL/Image.py\", line 3729, in open\n"
-               "PIL.UnidentifiedImageError: cannot identify image file "
-               "<fsspec.implementations.local.LocalFileOpener object at 0x7ff1c0a3b2e0>")
+    wrapped = (
+        "Caught UnidentifiedImageError in DataLoader worker process 0.\nOriginal Traceback (most recent "
+        f'call last):\n  File "{tmp_path}/site-packages/PIL/Image.py", line 3729, in open\n'
+        "PIL.UnidentifiedImageError: cannot identify image file "
+        "<fsspec.implementations.local.LocalFileOpener object at 0x7ff1c0a3b2e0>"
+    )
     assert in_user_terms(wrapped, data_dir=data_dir, artifact_dir=artifact_dir) == (
-        "PIL.UnidentifiedImageError: cannot identify image file a LocalFileOpener")
+        "PIL.UnidentifiedImageError: cannot identify image file a LocalFileOpener"
+    )
     parent = f"parent backbone {artifact_dir}/abc/backbone.pt does not fit resnet50"
     assert in_user_terms(parent, data_dir=data_dir, artifact_dir=artifact_dir) == (
-        "parent backbone artifacts/abc/backbone.pt does not fit resnet50")
+        "parent backbone artifacts/abc/backbone.pt does not fit resnet50"
+    )

@@ -7,16 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from flash.core.data.io.input_transform import create_device_input_transform_processor
+from flash.core.utilities.stages import RunningStage
 
 from app.synthetic_data import CIFAR10_CLASSES, CIFAR100_CLASSES, write_cifar10, write_cifar100, write_image_folder
 from worker.training import download
-from worker.training.data import build_data, load_dataset
 from worker.training.cifar import read_cifar
+from worker.training.data import build_data, load_dataset
 from worker.training.datasets import balanced_subset
 from worker.training.errors import TrainingError
 from worker.training.transforms import CIFAR_MEAN, CIFAR_STD, random_crop_flip
-from flash.core.data.io.input_transform import create_device_input_transform_processor
-from flash.core.utilities.stages import RunningStage
 
 
 def test_reads_cifar10_python_pickles_row_major_chw(tmp_path):
@@ -64,8 +64,13 @@ def test_download_extracts_into_place_when_allowed(tmp_path, monkeypatch):
     dataset = load_dataset(_dataset_spec("cifar10"), data_dir=tmp_path, allow_downloads=True, seed=0)
 
     assert len(dataset.train) == 10
-    assert calls == [("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz", "cifar-10-python.tar.gz",
-                      "c58f30108f718f92721af3b95e74349a")]
+    assert calls == [
+        (
+            "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+            "cifar-10-python.tar.gz",
+            "c58f30108f718f92721af3b95e74349a",
+        )
+    ]
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == ["cifar-10-batches-py"]
     assert not [p for p in tmp_path.iterdir() if p.is_dir() and p.name.startswith(".")]  # no temp dir left
 
@@ -193,9 +198,16 @@ def test_random_crop_flip_gives_every_image_a_padded_crop_mirrored_half_the_time
 
     offsets, mirrored = set(), 0
     for i in range(len(images)):
-        matches = [(dy, dx, flip) for dy in range(5) for dx in range(5) for flip in (False, True)
-                   if torch.equal(padded[i, :, dy:dy + 8, dx:dx + 8].flip(2) if flip else
-                                  padded[i, :, dy:dy + 8, dx:dx + 8], out[i])]
+        matches = [
+            (dy, dx, flip)
+            for dy in range(5)
+            for dx in range(5)
+            for flip in (False, True)
+            if torch.equal(
+                padded[i, :, dy : dy + 8, dx : dx + 8].flip(2) if flip else padded[i, :, dy : dy + 8, dx : dx + 8],
+                out[i],
+            )
+        ]
         assert matches, f"image {i} is no crop of its padded self"
         dy, dx, flip = matches[0]
         offsets.add((dy, dx))

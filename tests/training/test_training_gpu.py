@@ -20,8 +20,16 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 def test_trains_on_the_gpu_at_each_precision(precision, cifar10_dir, tmp_path, make_spec):
     spec = make_spec(trainer={"max_epochs": 2, "precision": precision, "num_workers": 2})
     reporter = RecordingReporter()
-    result = run(spec=spec, job_id=f"gpu-{precision}", work_dir=tmp_path, data_dir=cifar10_dir,
-                 allow_downloads=False, parent_backbone=None, reporter=reporter, progress_every_s=0.0)
+    result = run(
+        spec=spec,
+        job_id=f"gpu-{precision}",
+        work_dir=tmp_path,
+        data_dir=cifar10_dir,
+        allow_downloads=False,
+        parent_backbone=None,
+        reporter=reporter,
+        progress_every_s=0.0,
+    )
 
     assert result.status == "succeeded"
     assert reporter.epoch_numbers == [0, 1]
@@ -50,6 +58,14 @@ def test_more_devices_than_the_worker_has_is_a_job_error_naming_the_setting(cifa
 
     spec = make_spec(trainer={"devices": torch.cuda.device_count() + 1})
     with pytest.raises(TrainingError, match="FLASHJOBS_MAX_DEVICES") as error:
-        run(spec=spec, job_id="too-many", work_dir=tmp_path, data_dir=cifar10_dir, allow_downloads=False,
-            parent_backbone=None, reporter=RecordingReporter(), progress_every_s=0.0)
+        run(
+            spec=spec,
+            job_id="too-many",
+            work_dir=tmp_path,
+            data_dir=cifar10_dir,
+            allow_downloads=False,
+            parent_backbone=None,
+            reporter=RecordingReporter(),
+            progress_every_s=0.0,
+        )
     assert error.value.type == "too_many_devices"

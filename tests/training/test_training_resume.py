@@ -29,8 +29,16 @@ def small_spec(make_spec):
 
 
 def _run(spec, work_dir, data_dir, reporter, parent_backbone=None, progress_every_s=2.0):
-    return run(spec=spec, job_id="job", work_dir=work_dir, data_dir=data_dir, allow_downloads=False,
-               parent_backbone=parent_backbone, reporter=reporter, progress_every_s=progress_every_s)
+    return run(
+        spec=spec,
+        job_id="job",
+        work_dir=work_dir,
+        data_dir=data_dir,
+        allow_downloads=False,
+        parent_backbone=parent_backbone,
+        reporter=reporter,
+        progress_every_s=progress_every_s,
+    )
 
 
 def test_cancel_saves_a_checkpoint_and_returns_cancelled(cifar10_dir, tmp_path, small_spec):

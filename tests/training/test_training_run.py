@@ -18,9 +18,11 @@ from worker.training.errors import TrainingError
 from worker.training.model import build_backbone, build_classifier
 from worker.training.recipe import run
 
-EPOCH_KEYS = {
-    f"{split}_{metric}" for split in ("train", "val") for metric in ("accuracy", "f1", "auroc", "loss")
-} | {"train_lr", "train_epoch_seconds", "train_images_per_second"}
+EPOCH_KEYS = {f"{split}_{metric}" for split in ("train", "val") for metric in ("accuracy", "f1", "auroc", "loss")} | {
+    "train_lr",
+    "train_epoch_seconds",
+    "train_images_per_second",
+}
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +33,14 @@ def parent(cifar10_dir, tmp_path_factory, make_spec):
     reporter = RecordingReporter()
     work_dir = tmp_path_factory.mktemp("parent-job")
     result = run(
-        spec=spec, job_id="parent-job", work_dir=work_dir, data_dir=cifar10_dir, allow_downloads=False,
-        parent_backbone=None, reporter=reporter, progress_every_s=0.0,
+        spec=spec,
+        job_id="parent-job",
+        work_dir=work_dir,
+        data_dir=cifar10_dir,
+        allow_downloads=False,
+        parent_backbone=None,
+        reporter=reporter,
+        progress_every_s=0.0,
     )
     return result, reporter, spec
 
@@ -69,8 +77,12 @@ def test_artifacts_are_written_and_the_checkpoint_holds_the_history(parent):
     assert [(e["epoch"], e["values"]) for e in recorded_history(result.artifacts["checkpoint"])] == reporter.epochs
     state_dict, meta = load_backbone(result.artifacts["backbone"])
     assert meta == {
-        "architecture": "resnet18", "cifar_stem": False, "num_features": 512, "source_job": "parent-job",
-        "num_classes": 10, "class_names": CIFAR10_CLASSES,
+        "architecture": "resnet18",
+        "cifar_stem": False,
+        "num_features": 512,
+        "source_job": "parent-job",
+        "num_classes": 10,
+        "class_names": CIFAR10_CLASSES,
     }
     assert state_dict.keys() == build_backbone(parent[2].model)[0].state_dict().keys()
 
@@ -113,8 +125,13 @@ def test_finetune_with_freeze_keeps_the_parent_backbone_and_trains_a_new_head(pa
     )
     reporter = RecordingReporter()
     result = run(
-        spec=spec, job_id="child-job", work_dir=tmp_path / "work", data_dir=tmp_path / "data", allow_downloads=False,
-        parent_backbone=parent_result.artifacts["backbone"], reporter=reporter,
+        spec=spec,
+        job_id="child-job",
+        work_dir=tmp_path / "work",
+        data_dir=tmp_path / "data",
+        allow_downloads=False,
+        parent_backbone=parent_result.artifacts["backbone"],
+        reporter=reporter,
     )
 
     assert result.status == "succeeded" and reporter.epoch_numbers == [0, 1]
@@ -137,8 +154,15 @@ def test_finetune_with_freeze_keeps_the_parent_backbone_and_trains_a_new_head(pa
 def test_finetune_refuses_a_parent_of_another_stem(parent, cifar10_dir, tmp_path, make_spec):
     spec = make_spec(kind="finetune", model={"cifar_stem": True})
     with pytest.raises(TrainingError) as error:
-        run(spec=spec, job_id="child", work_dir=tmp_path, data_dir=cifar10_dir, allow_downloads=False,
-            parent_backbone=parent[0].artifacts["backbone"], reporter=RecordingReporter())
+        run(
+            spec=spec,
+            job_id="child",
+            work_dir=tmp_path,
+            data_dir=cifar10_dir,
+            allow_downloads=False,
+            parent_backbone=parent[0].artifacts["backbone"],
+            reporter=RecordingReporter(),
+        )
     assert error.value.type == "bad_parent" and "cifar_stem" in error.value.message
 
 
@@ -149,14 +173,28 @@ def test_finetune_reports_missing_and_unexpected_backbone_keys(parent, cifar10_d
     damaged = tmp_path / "damaged.pt"
     torch.save({"state_dict": state_dict, "meta": meta}, damaged)
     with pytest.raises(TrainingError) as error:
-        run(spec=make_spec(kind="finetune"), job_id="child", work_dir=tmp_path / "w", data_dir=cifar10_dir,
-            allow_downloads=False, parent_backbone=damaged, reporter=RecordingReporter())
+        run(
+            spec=make_spec(kind="finetune"),
+            job_id="child",
+            work_dir=tmp_path / "w",
+            data_dir=cifar10_dir,
+            allow_downloads=False,
+            parent_backbone=damaged,
+            reporter=RecordingReporter(),
+        )
     assert error.value.type == "bad_parent"
     assert "layer4.1.bn2.bias" in error.value.message and "extra.weight" in error.value.message
 
 
 def test_finetune_without_a_parent_artifact_is_bad_parent(cifar10_dir, tmp_path, make_spec):
     with pytest.raises(TrainingError) as error:
-        run(spec=make_spec(kind="finetune"), job_id="child", work_dir=tmp_path, data_dir=cifar10_dir,
-            allow_downloads=False, parent_backbone=tmp_path / "missing.pt", reporter=RecordingReporter())
+        run(
+            spec=make_spec(kind="finetune"),
+            job_id="child",
+            work_dir=tmp_path,
+            data_dir=cifar10_dir,
+            allow_downloads=False,
+            parent_backbone=tmp_path / "missing.pt",
+            reporter=RecordingReporter(),
+        )
     assert error.value.type == "bad_parent" and "missing.pt" in error.value.message

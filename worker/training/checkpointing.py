@@ -4,10 +4,8 @@ import copy
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from worker.training import compat  # noqa: F401  (before lightning/flash)
 import pytorch_lightning as pl
+import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
 from worker.training.artifacts import write_atomically

@@ -5,17 +5,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from app.jobs.schemas import DatasetSpec, JobSpec
-from worker.training import compat  # noqa: F401  (before flash)
 from flash.core.data.utilities.classification import SingleNumericTargetFormatter
 from flash.image import ImageClassificationData
+
+from app.jobs.schemas import DatasetSpec, JobSpec
 from worker.training.cifar import read_cifar
 from worker.training.datasets import LabelledDataset, balanced_subset
 from worker.training.download import ensure_cifar
 from worker.training.errors import TrainingError
 from worker.training.image_folders import read_image_folders
-from worker.training.uploaded import read_uploaded
 from worker.training.transforms import (
     CIFAR_MEAN,
     CIFAR_STD,
@@ -24,6 +22,8 @@ from worker.training.transforms import (
     ClassificationTransform,
     Preprocess,
 )
+from worker.training.uploaded import read_uploaded
+
 
 @dataclass(frozen=True)
 class TrainingData:
@@ -36,8 +36,9 @@ class TrainingData:
     num_val: int
 
 
-def load_dataset(dataset: DatasetSpec, *, data_dir: Path, allow_downloads: bool, seed: int,
-                 artifact_dir: Path | None = None) -> LabelledDataset:
+def load_dataset(
+    dataset: DatasetSpec, *, data_dir: Path, allow_downloads: bool, seed: int, artifact_dir: Path | None = None
+) -> LabelledDataset:
     """The spec's dataset (from data_dir, downloaded if allowed, or uploaded) with its train/val limits applied."""
     if dataset.id is not None:
         if artifact_dir is None:
@@ -60,8 +61,13 @@ def load_dataset(dataset: DatasetSpec, *, data_dir: Path, allow_downloads: bool,
         raise TrainingError("bad_dataset", f"no training images for classes {empty[:10]} (train_limit too small?)")
     if len(val) == 0:
         raise TrainingError("bad_dataset", "the validation split is empty")
-    return LabelledDataset(train=train, val=val, class_names=full.class_names, native_image_size=full.native_image_size,
-                           default_image_size=full.default_image_size)
+    return LabelledDataset(
+        train=train,
+        val=val,
+        class_names=full.class_names,
+        native_image_size=full.native_image_size,
+        default_image_size=full.default_image_size,
+    )
 
 
 def _inside(data_dir: Path, relative: str | None, setting: str) -> Path:
@@ -73,16 +79,24 @@ def _inside(data_dir: Path, relative: str | None, setting: str) -> Path:
     if not folder.is_relative_to(root):
         raise TrainingError("bad_dataset", f"dataset.{setting} {relative!r} leads outside the data directory")
     if not folder.is_dir():
-        raise TrainingError("dataset_missing", f"{relative} not found: dataset.{setting} is a folder relative to "
-                                               "the data directory (FLASHJOBS_DATA_DIR)")
+        raise TrainingError(
+            "dataset_missing",
+            f"{relative} not found: dataset.{setting} is a folder relative to the data directory (FLASHJOBS_DATA_DIR)",
+        )
     return folder
 
 
-def build_data(spec: JobSpec, *, data_dir: Path, allow_downloads: bool,
-               artifact_dir: Path | None = None) -> TrainingData:
+def build_data(
+    spec: JobSpec, *, data_dir: Path, allow_downloads: bool, artifact_dir: Path | None = None
+) -> TrainingData:
     """Load the spec's dataset and wrap it in an ImageClassificationData with our transforms."""
-    dataset = load_dataset(spec.dataset, data_dir=data_dir, allow_downloads=allow_downloads, seed=spec.trainer.seed,
-                           artifact_dir=artifact_dir)
+    dataset = load_dataset(
+        spec.dataset,
+        data_dir=data_dir,
+        allow_downloads=allow_downloads,
+        seed=spec.trainer.seed,
+        artifact_dir=artifact_dir,
+    )
     preprocess = default_preprocess(spec.dataset, dataset)
     transform = ClassificationTransform(
         image_size=preprocess.image_size,

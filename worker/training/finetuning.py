@@ -1,9 +1,9 @@
 """Flash's finetuning callback (what flash.Trainer.finetune adds), made resumable after an unfreeze."""
 
-from app.jobs.schemas import FinetuneSpec
-from worker.training import compat  # noqa: F401  (before flash)
 import pytorch_lightning as pl
 from flash.core.finetuning import FinetuningStrategies, FlashBaseFinetuning
+
+from app.jobs.schemas import FinetuneSpec
 
 
 class ResumableFinetuning(FlashBaseFinetuning):

@@ -33,14 +33,21 @@ def read_image_folders(root: Path, train_folder: Path, val_folder: Path | None, 
     else:
         unknown = sorted(set(_class_dirs(root, val_folder)) - set(class_names))
         if unknown:
-            raise TrainingError("bad_dataset", f"{_shown(root, val_folder)} has classes that "
-                                               f"{_shown(root, train_folder)} lacks: {unknown}")
+            raise TrainingError(
+                "bad_dataset",
+                f"{_shown(root, val_folder)} has classes that {_shown(root, train_folder)} lacks: {unknown}",
+            )
         val = _list_images(root, val_folder, class_names, require_every_class=False)
     if len(val) == 0:
         source = _shown(root, val_folder) if val_folder else f"the 10% held out of {_shown(root, train_folder)}"
         raise TrainingError("bad_dataset", f"no validation images in {source}")
-    return LabelledDataset(train=train, val=val, class_names=class_names, native_image_size=None,
-                           default_image_size=median_image_size(train.images))
+    return LabelledDataset(
+        train=train,
+        val=val,
+        class_names=class_names,
+        native_image_size=None,
+        default_image_size=median_image_size(train.images),
+    )
 
 
 def median_image_size(files: list[Path]) -> int:
@@ -65,8 +72,11 @@ def _confined(root: Path, path: Path) -> Path:
     """`path` resolved (symlinks followed); a TrainingError if that leads outside the data directory."""
     resolved = path.resolve()
     if not resolved.is_relative_to(root):
-        raise TrainingError("bad_dataset", f"{_shown(root, path)} is a link that leads outside the data directory; "
-                                           "datasets must lie inside FLASHJOBS_DATA_DIR")
+        raise TrainingError(
+            "bad_dataset",
+            f"{_shown(root, path)} is a link that leads outside the data directory; "
+            "datasets must lie inside FLASHJOBS_DATA_DIR",
+        )
     return resolved
 
 
@@ -85,8 +95,11 @@ def _list_images(root: Path, folder: Path, class_names: list[str], require_every
     for label, name in enumerate(class_names):
         class_dir = _confined(root, folder / name)
         # What is opened is the resolved path, checked to lie inside the data directory.
-        found = sorted(p for p in (_confined(root, p) for p in class_dir.rglob("*")
-                                   if p.suffix.lower() in IMAGE_EXTENSIONS) if p.is_file())
+        found = sorted(
+            p
+            for p in (_confined(root, p) for p in class_dir.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+            if p.is_file()
+        )
         if require_every_class and not found:
             extensions = ", ".join(IMAGE_EXTENSIONS)
             shown = _shown(root, folder / name)

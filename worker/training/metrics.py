@@ -4,16 +4,13 @@ import math
 import time
 from collections.abc import Callable
 
+import pytorch_lightning as pl
 import torch
 from torch import nn
-
-from worker.training import compat  # noqa: F401  (before lightning/flash)
-import pytorch_lightning as pl
 from torchmetrics import Metric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassAUROC, MulticlassF1Score
 
 from worker.training.reporter import Reporter
-
 
 CANCEL_CHECK_STRIDE = 8  # batches between cancel checks in multi-GPU runs (single-device runs check every batch)
 

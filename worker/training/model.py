@@ -2,15 +2,14 @@
 
 from pathlib import Path
 
-import torch
-from torch import nn
-
-from app.jobs.schemas import JobSpec, ModelSpec
-from worker.training import compat  # noqa: F401  (before flash)
 import pytorch_lightning as pl
+import torch
 from flash.core.data.io.input import DataKeys
 from flash.core.model import OutputKeys
 from flash.image import ImageClassifier
+from torch import nn
+
+from app.jobs.schemas import JobSpec, ModelSpec
 from worker.training.artifacts import load_backbone
 from worker.training.errors import TrainingError
 

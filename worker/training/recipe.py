@@ -4,13 +4,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import flash
+import pytorch_lightning as pl
 import torch
 
 from app.jobs.schemas import FinetuneSpec, JobSpec
 from app.jobs.status import JobStatus
-from worker.training import compat  # noqa: F401  (before flash)
-import flash
-import pytorch_lightning as pl
 from worker.training.artifacts import save_backbone, save_torchscript_model
 from worker.training.checkpointing import (
     AtomicCheckpointIO,
@@ -91,9 +90,12 @@ def make_trainer(spec: JobSpec, work_dir: Path, callbacks: list[pl.Callback]) ->
     """A Flash Trainer for the spec's epochs, devices and precision, with our checkpointing and no logger."""
     devices = spec.trainer.devices
     if torch.cuda.is_available() and devices > torch.cuda.device_count():
-        raise TrainingError("too_many_devices", f"trainer.devices is {devices} but this worker has "
-                                                f"{torch.cuda.device_count()} GPUs; FLASHJOBS_MAX_DEVICES should "
-                                                "be at most the GPUs a worker has")
+        raise TrainingError(
+            "too_many_devices",
+            f"trainer.devices is {devices} but this worker has "
+            f"{torch.cuda.device_count()} GPUs; FLASHJOBS_MAX_DEVICES should "
+            "be at most the GPUs a worker has",
+        )
     return flash.Trainer(
         max_epochs=spec.trainer.max_epochs,
         accelerator="gpu" if torch.cuda.is_available() else "cpu",

@@ -12,12 +12,10 @@ from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
-from torchvision import transforms as T
-
-from worker.training import compat  # noqa: F401  (before flash)
 from flash.core.data.io.input import DataKeys
 from flash.core.data.io.input_transform import InputTransform
 from flash.core.data.transforms import ApplyToKeys
+from torchvision import transforms as T
 
 # Per-channel statistics of the CIFAR training sets (the usual values; CIFAR-10 and -100 differ by <0.02).
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
@@ -36,8 +34,13 @@ class Preprocess:
     std: tuple[float, float, float]
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "resize": "bilinear, to image_size x image_size", "scale": "pixel / 255",
-                "channels": "RGB", "layout": "NCHW"}
+        return {
+            **asdict(self),
+            "resize": "bilinear, to image_size x image_size",
+            "scale": "pixel / 255",
+            "channels": "RGB",
+            "layout": "NCHW",
+        }
 
 
 def normalise(images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
@@ -88,10 +91,12 @@ class ClassificationTransform(InputTransform):
 
     def per_sample_transform(self):
         resize = [T.Resize((self.image_size, self.image_size), antialias=True)] if self.resize else []
-        return T.Compose([
-            ApplyToKeys(DataKeys.INPUT, T.Compose([*resize, T.PILToTensor()])),
-            ApplyToKeys(DataKeys.TARGET, torch.as_tensor),
-        ])
+        return T.Compose(
+            [
+                ApplyToKeys(DataKeys.INPUT, T.Compose([*resize, T.PILToTensor()])),
+                ApplyToKeys(DataKeys.TARGET, torch.as_tensor),
+            ]
+        )
 
     def per_batch_transform_on_device(self):
         return ApplyToKeys(DataKeys.INPUT, self._normalise)

@@ -18,12 +18,16 @@ def read_uploaded(artifact_dir: Path, dataset_id: str, seed: int) -> LabelledDat
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
     except FileNotFoundError:
-        raise TrainingError("dataset_missing", f"dataset {dataset_id} has no files in the artifact store "
-                            f"({folder}); was it deleted, or is FLASHJOBS_ARTIFACT_DIR another store?") from None
+        raise TrainingError(
+            "dataset_missing",
+            f"dataset {dataset_id} has no files in the artifact store "
+            f"({folder}); was it deleted, or is FLASHJOBS_ARTIFACT_DIR another store?",
+        ) from None
 
     def split(entries: list[list]) -> Split:
-        return Split([folder / FILES / path for path, _ in entries],
-                     np.asarray([label for _, label in entries], dtype=np.int64))
+        return Split(
+            [folder / FILES / path for path, _ in entries], np.asarray([label for _, label in entries], dtype=np.int64)
+        )
 
     train = split(manifest["train"])
     if manifest["val"] is None:
@@ -31,5 +35,10 @@ def read_uploaded(artifact_dir: Path, dataset_id: str, seed: int) -> LabelledDat
         train, val = train.subset(np.setdiff1d(np.arange(len(train)), val_indices)), train.subset(val_indices)
     else:
         val = split(manifest["val"])
-    return LabelledDataset(train=train, val=val, class_names=manifest["classes"], native_image_size=None,
-                           default_image_size=manifest["image_size"])
+    return LabelledDataset(
+        train=train,
+        val=val,
+        class_names=manifest["classes"],
+        native_image_size=None,
+        default_image_size=manifest["image_size"],
+    )

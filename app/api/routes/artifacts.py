@@ -36,5 +36,9 @@ async def download_artifact(name: ArtifactName, job: JobDep, settings: SettingsD
     if not path.is_relative_to(root) or not path.is_file():
         raise Gone(f"artifact {name!r} is recorded but its file is gone")
     # Named explicitly: guessed from the suffix, a .pt file would go out as application/vnd.snesdev-page-table.
-    return FileResponse(path, filename=f"{job.id}-{path.name}", media_type="application/octet-stream",
-                        headers={"X-Checksum-Sha256": artifact.sha256})
+    return FileResponse(
+        path,
+        filename=f"{job.id}-{path.name}",
+        media_type="application/octet-stream",
+        headers={"X-Checksum-Sha256": artifact.sha256},
+    )

@@ -29,34 +29,61 @@ NameQuery = Annotated[str | None, Query(max_length=200, description="A name for 
 
 ARCHIVE = {"schema": {"type": "string", "format": "binary"}}
 # The body is read as a stream, not by FastAPI, so its shapes are declared here for the API's docs.
-UPLOAD_BODY = {"required": True, "content": {
-    **{content_type: ARCHIVE for content_type in RAW_TYPES[:5]},
-    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
-        "file": {"type": "string", "format": "binary"}, "name": {"type": "string", "maxLength": 200}}}},
-    "application/json": {"schema": DatasetUrlIn.model_json_schema()}}}
+UPLOAD_BODY = {
+    "required": True,
+    "content": {
+        **{content_type: ARCHIVE for content_type in RAW_TYPES[:5]},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                    "name": {"type": "string", "maxLength": 200},
+                },
+            }
+        },
+        "application/json": {"schema": DatasetUrlIn.model_json_schema()},
+    },
+}
 
 
-@router.post("/datasets", status_code=201, response_model=DatasetOut, openapi_extra={"requestBody": UPLOAD_BODY},
-             responses={200: {"model": DatasetOut}, 202: {"model": DatasetOut}, **UPLOAD_REFUSED, **DATASET_CONFLICT})
-async def create_dataset(request: Request, settings: SettingsDep, name: NameQuery = None,
-                         idempotency_key: IdempotencyKeyHeader = None) -> JSONResponse:
+@router.post(
+    "/datasets",
+    status_code=201,
+    response_model=DatasetOut,
+    openapi_extra={"requestBody": UPLOAD_BODY},
+    responses={200: {"model": DatasetOut}, 202: {"model": DatasetOut}, **UPLOAD_REFUSED, **DATASET_CONFLICT},
+)
+async def create_dataset(
+    request: Request, settings: SettingsDep, name: NameQuery = None, idempotency_key: IdempotencyKeyHeader = None
+) -> JSONResponse:
     """Upload a zip or tar (gzip or not) of image folders, as the raw body or a multipart `file` field; the same
     bytes again answer 200 with the dataset they made. Or JSON `{"url": ...}`: the server fetches the archive,
     answering 202 with the dataset `importing`."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         body = _url_body(await _small_body(request))
-        status_code, content = await run_in_threadpool(start_import, body=body, idempotency_key=idempotency_key,
-                                                       settings=settings)
+        status_code, content = await run_in_threadpool(
+            start_import, body=body, idempotency_key=idempotency_key, settings=settings
+        )
         return JSONResponse(content, status_code=status_code, headers={"Location": f"/v1/datasets/{content['id']}"})
     if content_type != "multipart/form-data" and content_type not in RAW_TYPES:
-        raise Invalid(["header", "content-type"], f"{content_type or 'no content type'}: send a zip or tar as "
-                      f"{', '.join(RAW_TYPES[:3])}, ..., or a multipart/form-data `file` field")
+        raise Invalid(
+            ["header", "content-type"],
+            f"{content_type or 'no content type'}: send a zip or tar as "
+            f"{', '.join(RAW_TYPES[:3])}, ..., or a multipart/form-data `file` field",
+        )
     path = incoming_dir(settings.effective_artifact_dir) / f"{uuid.uuid4().hex}.upload"
     received = await receive_archive(request, path=path)  # its size is bounded by app/api/body_limit.py
     try:
-        status_code, content = await run_in_threadpool(keep_upload, received=received, name=name or received.name,
-                                                       idempotency_key=idempotency_key, settings=settings)
+        status_code, content = await run_in_threadpool(
+            keep_upload,
+            received=received,
+            name=name or received.name,
+            idempotency_key=idempotency_key,
+            settings=settings,
+        )
     finally:
         path.unlink(missing_ok=True)
     return JSONResponse(content, status_code=status_code, headers={"Location": f"/v1/datasets/{content['id']}"})
@@ -75,8 +102,9 @@ def _url_body(raw: bytes) -> DatasetUrlIn:
     try:
         return DatasetUrlIn.model_validate_json(raw)
     except ValidationError as exc:
-        raise RequestValidationError([{**error, "loc": ("body", *error["loc"])}
-                                      for error in exc.errors(include_url=False)]) from exc
+        raise RequestValidationError(
+            [{**error, "loc": ("body", *error["loc"])} for error in exc.errors(include_url=False)]
+        ) from exc
 
 
 @router.get("/datasets", response_model=DatasetPage)
@@ -97,10 +125,17 @@ def get_dataset(dataset: DatasetDep) -> DatasetOut:
     return dataset_out(dataset)
 
 
-@router.get("/datasets/{dataset_id}/samples", response_class=FileResponse, responses={
-    200: {"description": "A PNG contact sheet", "content": {"image/png": {"schema": {"type": "string",
-                                                                                   "format": "binary"}}}},
-    **DATASET_NOT_FOUND})
+@router.get(
+    "/datasets/{dataset_id}/samples",
+    response_class=FileResponse,
+    responses={
+        200: {
+            "description": "A PNG contact sheet",
+            "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **DATASET_NOT_FOUND,
+    },
+)
 def dataset_samples(dataset: DatasetDep, settings: SettingsDep) -> FileResponse:
     """A contact sheet (PNG): a row of thumbnails per class, to see that the labels are what you think."""
     path = dataset_dir(settings.effective_artifact_dir, dataset.id) / SAMPLES

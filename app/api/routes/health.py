@@ -13,8 +13,9 @@ from app.core.db import read_in_thread
 
 router = APIRouter(tags=["health"])
 log = logging.getLogger(__name__)
-NOT_READY = {503: {"description": "The database or Redis does not answer; `checks` says which, and which setting "
-                                  "points at it"}}
+NOT_READY = {
+    503: {"description": "The database or Redis does not answer; `checks` says which, and which setting points at it"}
+}
 
 
 @router.get("/healthz")

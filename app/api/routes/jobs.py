@@ -25,8 +25,9 @@ router = APIRouter(prefix="/v1", tags=["jobs"])
 IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
 
 
-def _create(session: SessionDep, *, route: str, body: Any, steps: list[JobSpec], key: str | None,
-            loc: list[str | int]) -> JSONResponse:
+def _create(
+    session: SessionDep, *, route: str, body: Any, steps: list[JobSpec], key: str | None, loc: list[str | int]
+) -> JSONResponse:
     """Create one job or a chain in one transaction, honouring an Idempotency-Key, then dispatch."""
     check_limits(steps, loc=loc, settings=get_settings())  # before any SQL: work over a maximum costs nothing
     body_hash = idempotency.request_hash(jsonable_encoder(body))
@@ -63,8 +64,7 @@ def create_job(spec: JobSpec, session: SessionDep, idempotency_key: IdempotencyK
 @router.post("/chains", status_code=201, response_model=ChainOut, responses={**CONFLICT, **WITH_BODY})
 def create_chain(chain: ChainIn, session: SessionDep, idempotency_key: IdempotencyKeyHeader = None) -> JSONResponse:
     """Submit jobs where later steps start from earlier ones (`init_from: {"step": i}`): all or none."""
-    return _create(session, route="chains", body=chain, steps=chain.steps, key=idempotency_key,
-                   loc=["body", "steps"])
+    return _create(session, route="chains", body=chain, steps=chain.steps, key=idempotency_key, loc=["body", "steps"])
 
 
 @router.get("/jobs", response_model=JobPage)
@@ -81,8 +81,7 @@ async def list_jobs(
     return Response(page, media_type="application/json")
 
 
-def _job_page(session: Session, *, status: JobStatus | None, kind: str | None, limit: int,
-              cursor: str | None) -> bytes:
+def _job_page(session: Session, *, status: JobStatus | None, kind: str | None, limit: int, cursor: str | None) -> bytes:
     jobs, next_cursor = service.list_jobs(session, status=status, kind=kind, limit=limit, cursor=cursor)
     return JobPage(jobs=[job_out(job) for job in jobs], next_cursor=next_cursor).model_dump_json().encode()
 

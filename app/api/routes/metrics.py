@@ -29,8 +29,10 @@ STREAM_BLOCK_MS = 2000  # how long one XREAD waits before the stream checks SQL 
 @router.get("", responses={**CACHED, **JOB_NOT_FOUND})
 async def get_metrics(
     job_id: JobId,
-    names: Annotated[str | None, Query(description="Comma-separated series, e.g. val_accuracy,val_f1",
-                                       max_length=2000, pattern=PRINTABLE)] = None,
+    names: Annotated[
+        str | None,
+        Query(description="Comma-separated series, e.g. val_accuracy,val_f1", max_length=2000, pattern=PRINTABLE),
+    ] = None,
     since_epoch: Annotated[int | None, Query(ge=0, le=SQL_INT_MAX)] = None,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
@@ -42,7 +44,8 @@ async def get_metrics(
 
 @router.get("/stream", response_class=EventSourceResponse, responses={**SSE_STREAM, **JOB_NOT_FOUND})
 async def stream_metrics(
-    job: JobDep, request: Request,
+    job: JobDep,
+    request: Request,
     # `int`, not `int | None`: absent is the only "none" a header has, and the schema must not offer `null`.
     last_event_id: Annotated[int, Header(ge=-1, le=SQL_INT_MAX, description="The last epoch event seen")] = -1,
 ) -> Response:
