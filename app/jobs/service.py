@@ -5,18 +5,17 @@ marks the job changed (app/jobs/changes.py) so that API processes re-read what t
 Functions that make jobs runnable return their ids; the caller dispatches them after the commit.
 """
 
-import base64
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.core.bounds import CONTROL_CHARACTERS
 from app.core.db import utcnow
-from app.core.errors import Conflict, Invalid, NotFound
+from app.core.errors import Conflict, NotFound
+from app.core.pages import newest_first
 from app.datasets.usage import attach_dataset, dataset_ready_or_none
 from app.jobs.changes import mark_changed
 from app.jobs.models import Job
@@ -73,34 +72,12 @@ def list_jobs(
     session: Session, *, status: JobStatus | None, kind: str | None, limit: int, cursor: str | None
 ) -> tuple[list[Job], str | None]:
     """Newest first, keyset-paginated on (created_at, id)."""
-    query = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
+    query = select(Job)
     if status:
         query = query.where(Job.status == status)
     if kind:
         query = query.where(Job.kind == kind)
-    if cursor:
-        created_at, job_id = decode_cursor(cursor)
-        # A row value is an index range on both backends; the equivalent OR form walks the index from the top.
-        query = query.where(tuple_(Job.created_at, Job.id) < tuple_(created_at, job_id))
-    rows = list(session.scalars(query))
-    if len(rows) <= limit:
-        return rows, None
-    last = rows[limit - 1]
-    return rows[:limit], encode_cursor(last.created_at, last.id)
-
-
-def encode_cursor(created_at: datetime, job_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{job_id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        created_at, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        if CONTROL_CHARACTERS.search(job_id):  # Postgres text cannot hold NUL
-            raise ValueError(job_id)
-        return datetime.fromisoformat(created_at), job_id
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Invalid(["query", "cursor"], "not a cursor this API returned") from exc
+    return newest_first(session, query, Job, limit=limit, cursor=cursor)
 
 
 # ---------------------------------------------------------------- transitions
@@ -205,48 +182,24 @@ def release_lost_attempt(
     guard = [Job.id == job_id, Job.attempt == attempt, Job.status == job.status]
     if stale_before is not None:
         guard.append(Job.heartbeat_at < stale_before)
+    lost = job.lost_attempts + (0 if preempted else 1)
     if job.status == JobStatus.CANCELLING:  # it was being cancelled anyway
         error_type, when = _cancelled_while_running(session, job_id)
-        done = session.execute(
-            update(Job)
-            .where(*guard)
-            .values(
-                status=JobStatus.CANCELLED,
-                finished_at=utcnow(),
-                error_type=error_type,
-                error_message=f"{when} ({reason})",
-            )
-        )
+        values = {"status": JobStatus.CANCELLED, "error_type": error_type, "error_message": f"{when} ({reason})"}
+    elif lost < max_attempts:
+        values = {"status": JobStatus.QUEUED, "owner": None, "dispatched_at": None, "lost_attempts": lost}
+        values |= {"error_type": "retrying", "error_message": reason}
+    else:
+        values = {"status": JobStatus.FAILED, "error_type": "worker_lost", "lost_attempts": lost}
+        values["error_message"] = f"{reason}; gave up after {lost} lost attempts"
+    if values["status"] in FINAL:
+        values["finished_at"] = utcnow()
+    done = session.execute(update(Job).where(*guard).values(**values))
+    if values["status"] != JobStatus.QUEUED:
         return _settle_if_changed(session, job_id, done.rowcount)
-    lost = job.lost_attempts + (0 if preempted else 1)
-    if lost < max_attempts:
-        done = session.execute(
-            update(Job)
-            .where(*guard)
-            .values(
-                status=JobStatus.QUEUED,
-                owner=None,
-                dispatched_at=None,
-                lost_attempts=lost,
-                error_type="retrying",
-                error_message=reason,
-            )
-        )
-        if done.rowcount:
-            mark_changed(session, job_id)
-        return [job_id]
-    done = session.execute(
-        update(Job)
-        .where(*guard)
-        .values(
-            status=JobStatus.FAILED,
-            finished_at=utcnow(),
-            error_type="worker_lost",
-            lost_attempts=lost,
-            error_message=f"{reason}; gave up after {lost} lost attempts",
-        )
-    )
-    return _settle_if_changed(session, job_id, done.rowcount)
+    if done.rowcount:
+        mark_changed(session, job_id)
+    return [job_id]
 
 
 def _settle_if_changed(session: Session, job_id: str, rowcount: int) -> list[str]:
