@@ -19,6 +19,7 @@ from app.core.pages import newest_first
 from app.datasets.usage import attach_dataset, dataset_ready_or_none
 from app.jobs.changes import mark_changed
 from app.jobs.models import Job
+from app.jobs.priority import Priority
 from app.jobs.schemas import JobSpec
 from app.jobs.specs import normalize, resolve_parent
 from app.jobs.status import ACTIVE, FINAL, NOT_STARTED, JobStatus
@@ -48,6 +49,7 @@ def create_chain(session: Session, *, steps: Sequence[JobSpec], loc: list[str | 
             spec=normalized,
             parent_id=parent.id if parent else None,
             dataset_id=dataset_id,
+            priority=Priority[spec.priority],
             created_at=utcnow(),
             attempt=0,
             lost_attempts=0,
