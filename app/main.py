@@ -11,12 +11,13 @@ from fastapi.concurrency import run_in_threadpool
 
 from app.api.body_limit import BodyLimit
 from app.api.errors import install_error_handlers
-from app.api.routes import artifacts, datasets, health, jobs, metrics, monitoring
+from app.api.routes import artifacts, datasets, health, jobs, metrics, monitoring, webhooks
 from app.core.config import Settings, get_settings
 from app.core.migrate import upgrade
 from app.jobs.freshness import freshness
 from app.jobs.reconciler import reconcile_once
 from app.monitoring.exposition import RequestTimer, ServiceMetrics
+from app.webhooks.delivery import deliver_due
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,15 @@ async def _reconcile_forever(settings: Settings) -> None:
         await asyncio.sleep(settings.reconcile_every_s)
 
 
+async def _deliver_forever(settings: Settings) -> None:
+    while True:
+        try:
+            await run_in_threadpool(deliver_due, settings)
+        except Exception:  # a failed pass (database away) is retried on the next tick
+            log.exception("webhook delivery pass failed")
+        await asyncio.sleep(settings.webhook_every_s)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = get_settings()
@@ -39,6 +49,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     background = [asyncio.create_task(freshness.follow(app.state.redis, stop))]
     if settings.reconcile_in_api:
         background.append(asyncio.create_task(_reconcile_forever(settings)))
+        background.append(asyncio.create_task(_deliver_forever(settings)))
     yield
     stop.set()
     for task in background:
@@ -55,7 +66,8 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
         description="Training and finetune jobs for Lightning Flash image classifiers.",
     )
-    for router in (health.router, jobs.router, metrics.router, artifacts.router, datasets.router, monitoring.router):
+    routers = (health, jobs, metrics, artifacts, datasets, webhooks, monitoring)
+    for router in (module.router for module in routers):
         app.include_router(router)
     app.add_middleware(BodyLimit, settings=get_settings)
     app.state.service_metrics = ServiceMetrics()

@@ -1,4 +1,4 @@
-"""Dependencies the routes share: a SQL session for writes, and a job or a dataset that must exist."""
+"""Dependencies the routes share: a SQL session for writes, and a job, dataset or webhook that must exist."""
 
 from collections.abc import Iterator
 from typing import Annotated
@@ -14,6 +14,8 @@ from app.datasets import service as datasets
 from app.datasets.models import Dataset, is_dataset_id
 from app.jobs import service
 from app.jobs.models import Job
+from app.webhooks import service as webhooks
+from app.webhooks.models import Webhook
 
 
 def get_session() -> Iterator[Session]:
@@ -49,3 +51,14 @@ async def valid_dataset(dataset_id: str) -> Dataset:
 
 
 DatasetDep = Annotated[Dataset, Depends(valid_dataset)]
+
+
+async def valid_webhook(webhook_id: Annotated[str, Path(pattern=PRINTABLE, max_length=64)]) -> Webhook:
+    """The webhook row, or NotFound."""
+    webhook = await read_in_thread(webhooks.find, webhook_id=webhook_id)
+    if webhook is None:
+        raise NotFound(f"no webhook {webhook_id!r}")
+    return webhook
+
+
+WebhookDep = Annotated[Webhook, Depends(valid_webhook)]

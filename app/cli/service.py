@@ -53,23 +53,28 @@ def worker(
 def reconcile(
     loop: Annotated[bool, typer.Option("--loop", help="Repeat every FLASHJOBS_RECONCILE_EVERY_S")] = False,
 ) -> None:
-    """Repair what a lost message or a dead worker left behind (once, or forever with --loop)."""
+    """Repair what a lost message or a dead worker left behind, and deliver due webhooks (once, or forever)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from app.jobs.reconciler import reconcile_once
+    from app.webhooks.delivery import deliver_due
 
     settings = get_settings()
+    next_reconcile = 0.0
     while True:
         try:
-            counts = reconcile_once(settings)
-            if any(counts.values()) or not loop:  # a quiet pass every few seconds is no news
-                console.print(f"reconciled: {counts}")
+            if time.monotonic() >= next_reconcile:
+                next_reconcile = time.monotonic() + settings.reconcile_every_s
+                counts = reconcile_once(settings)
+                if any(counts.values()) or not loop:  # a quiet pass every few seconds is no news
+                    console.print(f"reconciled: {counts}")
+            deliver_due(settings)
         except Exception:  # with --loop a failed pass (database away) is retried next time
             if not loop:
                 raise
             logging.getLogger("flashjobs.reconcile").exception("reconciler pass failed")
         if not loop:
             return
-        time.sleep(settings.reconcile_every_s)
+        time.sleep(settings.webhook_every_s)
 
 
 @db_app.command("upgrade")

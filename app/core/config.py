@@ -37,6 +37,17 @@ class Settings(BaseSettings):
     restart_limit: int = 5
     restart_window_s: float = 10.0
 
+    # Webhooks (app/webhooks/): delivered by the process that runs the reconciler (reconcile_in_api, or
+    # `flashjobs reconcile --loop`), retried with a doubling backoff for a bounded time.
+    webhook_allow_networks: list[str] = Field(
+        default_factory=list, description="Networks of the service's own (CIDRs) a webhook URL may point into"
+    )
+    webhook_timeout_s: float = Field(5.0, gt=0, description="One delivery attempt's connect and read timeout")
+    webhook_backoff_s: float = Field(5.0, gt=0, description="Wait before the first retry; doubles, at most 1 h")
+    webhook_retry_for_s: float = Field(24 * 3600.0, ge=0, description="A delivery failing this long gives up")
+    webhook_every_s: float = Field(1.0, gt=0, description="How often due deliveries are looked for")
+    webhook_concurrency: int = Field(8, ge=1, description="Deliveries attempted at once by one process")
+
     # GET /metrics (Prometheus): for clients on this host only, or for anyone who reaches the port.
     metrics_access: Literal["loopback", "open"] = Field(
         "loopback", description="Who may scrape /metrics: loopback clients, or anyone (then guard the network)"

@@ -1,28 +1,23 @@
 """The server downloads an archive for POST /v1/datasets {"url": ...}, treating the URL as hostile.
 
-Every host is resolved here and every address it has is checked: the service's own network (loopback, private
-ranges, link-local, where cloud metadata endpoints live, and any other non-global address) is refused unless a
-network is allowed by FLASHJOBS_DATASET_FETCH_ALLOW_NETWORKS. The connection goes to the address that was
-checked, so a second DNS answer cannot swap it (DNS rebinding). Redirects are followed by the same rules, and
-size and total time are bounded.
+Every address is checked and the connection pinned to it (app/core/addresses.py); the service's own networks are
+allowed only by FLASHJOBS_DATASET_FETCH_ALLOW_NETWORKS. Redirects are followed by the same rules, and size and
+total time are bounded.
 """
 
 import hashlib
 import http.client
-import ipaddress
-import socket
-import ssl
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
+from app.core import addresses
+from app.core.addresses import Network
 from app.core.errors import Invalid, TooLarge
 
 CHUNK = 1024 * 1024
 REDIRECTS = (301, 302, 303, 307, 308)
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class FetchRefused(Invalid):
@@ -32,54 +27,15 @@ class FetchRefused(Invalid):
         super().__init__(["body", "url"], message)
 
 
-def allowed_networks(cidrs: Sequence[str]) -> list[Network]:
-    return [ipaddress.ip_network(cidr, strict=False) for cidr in cidrs]
+ALLOW_SETTING = "FLASHJOBS_DATASET_FETCH_ALLOW_NETWORKS"
 
 
 def checked_address(url: str, *, allow: Sequence[Network]) -> tuple[str, int, str]:
-    """(host, port, the address to connect to) for an http(s) URL whose every address is acceptable."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise FetchRefused(f"{url!r}: only http and https URLs are fetched")
+    """(host, port, the address to connect to), or FetchRefused."""
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        infos = socket.getaddrinfo(parts.hostname, port, type=socket.SOCK_STREAM)
-    except (OSError, ValueError) as exc:
-        raise FetchRefused(f"{parts.hostname!r} does not resolve: {exc}") from exc
-    addresses = [info[4][0] for info in infos]
-    for address in addresses:
-        ip = ipaddress.ip_address(address.split("%")[0])
-        ip = getattr(ip, "ipv4_mapped", None) or ip
-        if (not ip.is_global or ip.is_multicast) and not any(ip in network for network in allow):
-            raise FetchRefused(
-                f"{parts.hostname} resolves to {address}, an address of the service's own network "
-                "(loopback, private, link-local or metadata): refused unless "
-                "FLASHJOBS_DATASET_FETCH_ALLOW_NETWORKS allows it"
-            )
-    return parts.hostname, port, addresses[0]
-
-
-class PinnedHTTPConnection(http.client.HTTPConnection):
-    """Connects to the address that was checked, whatever the host name resolves to now."""
-
-    def __init__(self, host: str, port: int, *, address: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
-        self.address = address
-
-    def connect(self) -> None:
-        self.sock = socket.create_connection((self.address, self.port), self.timeout)
-
-
-class PinnedHTTPSConnection(http.client.HTTPSConnection):
-    """As above, with TLS verified against the host name (SNI and certificate), not the address."""
-
-    def __init__(self, host: str, port: int, *, address: str, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout, context=ssl.create_default_context())
-        self.address = address
-
-    def connect(self) -> None:
-        sock = socket.create_connection((self.address, self.port), self.timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)
+        return addresses.checked_address(url, allow=allow, allow_setting=ALLOW_SETTING)
+    except addresses.AddressRefused as exc:
+        raise FetchRefused(str(exc)) from exc
 
 
 def fetch(
@@ -97,8 +53,9 @@ def fetch(
     for _ in range(max_redirects + 1):
         host, port, address = checked_address(url, allow=allow)
         parts = urlsplit(url)
-        pinned = PinnedHTTPSConnection if parts.scheme == "https" else PinnedHTTPConnection
-        connection = pinned(host, port, address=address, timeout=_left(deadline, url))
+        connection = addresses.pinned_connection(
+            parts.scheme, host, port, address=address, timeout=_left(deadline, url)
+        )
         try:
             connection.request(
                 "GET",

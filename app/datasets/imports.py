@@ -14,11 +14,12 @@ from typing import Any
 from fastapi.encoders import jsonable_encoder
 from sqlalchemy.exc import IntegrityError
 
+from app.core.addresses import allowed_networks
 from app.core.config import Settings
 from app.core.db import get_sessionmaker, session_scope
 from app.core.errors import ServiceError
 from app.datasets import service
-from app.datasets.fetch import allowed_networks, checked_address, fetch
+from app.datasets.fetch import checked_address, fetch
 from app.datasets.ingest import ingest
 from app.datasets.schemas import DatasetUrlIn, dataset_out
 from app.datasets.status import DatasetStatus

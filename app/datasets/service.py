@@ -19,6 +19,8 @@ from app.datasets.usage import jobs_using
 from app.jobs import service as jobs
 from app.jobs.models import Job
 from app.jobs.status import JobStatus
+from app.webhooks.events import EventType
+from app.webhooks.outbox import emit
 
 
 def new_dataset_id() -> str:
@@ -54,6 +56,7 @@ def add_upload(
         summary=summary,
     )
     session.add(dataset)
+    _announce_settled(session, dataset_id=dataset_id, name=name, status=status)
     return dataset
 
 
@@ -101,7 +104,13 @@ def finish_import(
     )
     if done.rowcount != 1:
         return None
+    _announce_settled(session, dataset_id=dataset_id, name=None, status=status)
     return settle_waiting_jobs(session, dataset_id=dataset_id)
+
+
+def _announce_settled(session: Session, *, dataset_id: str, name: str | None, status: DatasetStatus) -> None:
+    event_type = EventType.DATASET_READY if status == DatasetStatus.READY else EventType.DATASET_INVALID
+    emit(session, event_type=event_type, data={"dataset_id": dataset_id, "name": name, "status": status.value})
 
 
 def settle_waiting_jobs(session: Session, *, dataset_id: str) -> list[str]:

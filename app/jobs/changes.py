@@ -3,7 +3,8 @@
 API processes keep metric curves and job views in memory (app/metrics/polling.py, app/jobs/views.py) and re-read
 a running job's only when a notice says that it changed, or when their copy is older than a fallback age (a notice
 lost to a crash between commit and publish, or to Redis; app/jobs/freshness.py). The job and metric services mark
-what they change with `mark_changed`; one after_commit hook publishes, so that no caller can forget to.
+what they change with `mark_changed`; one after_commit hook publishes, so that no caller can forget to, and one
+before_commit hook queues the webhook events of those changes (app/webhooks/outbox.py) in the same transaction.
 """
 
 import logging
@@ -16,6 +17,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from app.core.config import get_settings
+from app.webhooks.outbox import announce_job_changes
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,13 @@ def listen_in_process(listener: Listener) -> Callable[[], None]:
 def parse(message: bytes | str) -> list[str]:
     """The job ids of one notice."""
     return (message.decode() if isinstance(message, bytes) else message).split()
+
+
+@event.listens_for(Session, "before_commit")
+def _queue_webhook_events(session: Session) -> None:
+    job_ids = session.info.get(_PENDING)
+    if job_ids:  # in the same transaction as the change: an event is kept exactly when the change is
+        announce_job_changes(session, job_ids=job_ids)
 
 
 @event.listens_for(Session, "after_commit")

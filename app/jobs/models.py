@@ -38,6 +38,9 @@ class Job(Base):
     error_type: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
     latest_metrics: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    # The status and epochs webhooks were last told of (app/webhooks/outbox.py), so each event goes out once.
+    announced_status: Mapped[str | None] = mapped_column(String(16))
+    announced_epochs: Mapped[int | None] = mapped_column(Integer)
 
     # Both serve newest-first pages as index ranges (bench/store_scale.py): the second also filters by status.
     __table_args__ = (

@@ -23,6 +23,7 @@ from app.jobs.priority import Priority
 from app.jobs.schemas import JobSpec
 from app.jobs.specs import normalize, resolve_parent
 from app.jobs.status import ACTIVE, FINAL, NOT_STARTED, JobStatus
+from app.webhooks.outbox import announce_new_jobs
 
 
 def new_job_id() -> str:
@@ -60,6 +61,7 @@ def create_chain(session: Session, *, steps: Sequence[JobSpec], loc: list[str | 
         session.add(job)
         jobs.append(job)
     session.flush()
+    announce_new_jobs(session, jobs=jobs)  # no cache holds a new job, so no notice; webhooks hear of it
     return jobs, [job.id for job in jobs if job.status == JobStatus.QUEUED]
 
 

@@ -202,7 +202,7 @@ def test_the_reconciler_ends_an_import_whose_process_went_away(client, settings_
 
 
 def test_the_connection_goes_to_the_checked_address_never_to_a_second_lookup(web):
-    from app.datasets.fetch import PinnedHTTPConnection
+    from app.core.addresses import PinnedHTTPConnection
 
     server, base = web
     server.routes["/pets.zip"] = (200, {}, b"archive bytes")
