@@ -15,6 +15,7 @@ from app.core.errors import Conflict, NotFound
 from app.datasets.models import Dataset
 from app.datasets.status import PENDING, DatasetStatus
 from app.datasets.usage import jobs_using
+from app.jobs import cursors
 from app.jobs import service as jobs
 from app.jobs.models import Job
 from app.jobs.status import JobStatus
@@ -158,13 +159,13 @@ def list_datasets(session: Session, *, limit: int, cursor: str | None) -> tuple[
     """Newest first, keyset-paginated on (created_at, id) with the jobs' cursors."""
     query = select(Dataset).order_by(Dataset.created_at.desc(), Dataset.id.desc()).limit(limit + 1)
     if cursor:
-        created_at, dataset_id = jobs.decode_cursor(cursor)
+        created_at, dataset_id = cursors.decode_cursor(cursor)
         query = query.where(tuple_(Dataset.created_at, Dataset.id) < tuple_(created_at, dataset_id))
     rows = list(session.scalars(query))
     if len(rows) <= limit:
         return rows, None
     last = rows[limit - 1]
-    return rows[:limit], jobs.encode_cursor(last.created_at, last.id)
+    return rows[:limit], cursors.encode_cursor(last.created_at, last.id)
 
 
 def delete(session: Session, *, dataset_id: str) -> None:

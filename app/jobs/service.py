@@ -5,7 +5,6 @@ marks the job changed (app/jobs/changes.py) so that API processes re-read what t
 Functions that make jobs runnable return their ids; the caller dispatches them after the commit.
 """
 
-import base64
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -14,11 +13,11 @@ from typing import Any
 from sqlalchemy import select, tuple_, update
 from sqlalchemy.orm import Session
 
-from app.core.bounds import CONTROL_CHARACTERS
 from app.core.db import utcnow
-from app.core.errors import Conflict, Invalid, NotFound
+from app.core.errors import Conflict, NotFound
 from app.datasets.usage import attach_dataset, dataset_ready_or_none
 from app.jobs.changes import mark_changed
+from app.jobs.cursors import decode_cursor, encode_cursor
 from app.jobs.models import Job
 from app.jobs.schemas import JobSpec
 from app.jobs.specs import normalize, resolve_parent
@@ -70,14 +69,19 @@ def get_job(session: Session, *, job_id: str) -> Job | None:
 
 
 def list_jobs(
-    session: Session, *, status: JobStatus | None, kind: str | None, limit: int, cursor: str | None
+    session: Session,
+    *,
+    status: JobStatus | None,
+    kind: str | None,
+    limit: int,
+    cursor: str | None,
+    parent_id: str | None = None,
 ) -> tuple[list[Job], str | None]:
-    """Newest first, keyset-paginated on (created_at, id)."""
+    """Newest first, keyset-paginated on (created_at, id); parent_id keeps one job's children."""
     query = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
-    if status:
-        query = query.where(Job.status == status)
-    if kind:
-        query = query.where(Job.kind == kind)
+    for column, wanted in ((Job.parent_id, parent_id), (Job.status, status), (Job.kind, kind)):
+        if wanted:
+            query = query.where(column == wanted)
     if cursor:
         created_at, job_id = decode_cursor(cursor)
         # A row value is an index range on both backends; the equivalent OR form walks the index from the top.
@@ -87,20 +91,6 @@ def list_jobs(
         return rows, None
     last = rows[limit - 1]
     return rows[:limit], encode_cursor(last.created_at, last.id)
-
-
-def encode_cursor(created_at: datetime, job_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{job_id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        created_at, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        if CONTROL_CHARACTERS.search(job_id):  # Postgres text cannot hold NUL
-            raise ValueError(job_id)
-        return datetime.fromisoformat(created_at), job_id
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Invalid(["query", "cursor"], "not a cursor this API returned") from exc
 
 
 # ---------------------------------------------------------------- transitions
