@@ -9,7 +9,10 @@ export const color = (i) => COLORS[i % COLORS.length];
  * A chart in `parent` with the given series labels. update(points) takes {label: Map(epoch -> value)} and redraws
  * at the next animation frame, so a burst of epochs costs one draw.
  */
-export function lineChart(parent, { title, labels, name, dashed = () => false, colorOf = (_label, i) => color(i) }) {
+export function lineChart(
+  parent,
+  { title, labels, name, dashed = () => false, colorOf = (_label, i) => color(i), onDraw = () => {} },
+) {
   const box = document.createElement("div");
   box.className = "chart";
   box.dataset.chart = name;
@@ -23,7 +26,8 @@ export function lineChart(parent, { title, labels, name, dashed = () => false, c
       width: width(),
       height: 240,
       scales: { x: { time: false } },
-      axes: [{ label: "epoch" }, {}],
+      // Epochs are whole numbers: ticks at 1, 2, 5, 10, ... apart, never at 0.2.
+      axes: [{ label: "epoch", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] }, {}],
       series: [
         { label: "epoch" },
         ...labels.map((label, i) => ({
@@ -49,6 +53,7 @@ export function lineChart(parent, { title, labels, name, dashed = () => false, c
     plot.setData([epochs, ...ys]);
     box.dataset.epochs = String(epochs.length);
     box.dataset.points = String(ys.reduce((n, y) => n + y.filter((v) => v !== null).length, 0));
+    onDraw(epochs);
   };
   const resize = () => plot.setSize({ width: width(), height: 240 });
   window.addEventListener("resize", resize);

@@ -10,7 +10,7 @@ import { lineage } from "./lineage.js";
 
 export function render(root, { arg: jobId }) {
   const controller = new AbortController();
-  const state = { job: null, series: {}, charts: new Map(), arrivals: {} };
+  const state = { job: null, series: {}, charts: new Map(), arrivals: {}, drawn: {} };
   window.__flashjobs = state; // what the browser tests and bench/dashboard.py read
 
   const title = h("h1", {}, "Job ", h("span", { class: "mono" }, shortId(jobId)));
@@ -108,7 +108,11 @@ export function render(root, { arg: jobId }) {
 
 function addChart(parent, state, metric) {
   const labels = ["train", "val"].map((split) => `${split}_${metric}`).filter((s) => s in state.series);
-  const chart = lineChart(parent, { name: metric, title: METRIC_TITLES[metric] ?? metric, labels });
+  const onDraw = (epochs) => {
+    const now = Date.now();
+    for (const epoch of epochs) state.drawn[epoch] ??= now; // when each epoch's first point was on screen
+  };
+  const chart = lineChart(parent, { name: metric, title: METRIC_TITLES[metric] ?? metric, labels, onDraw });
   state.charts.set(metric, chart);
   // Charts keep the order of METRIC_ORDER however the series arrived.
   const sorted = [...state.charts.entries()].sort(([a], [b]) => metricRank(a) - metricRank(b) || a.localeCompare(b));
