@@ -34,6 +34,8 @@ def test_every_module_the_page_imports_is_served(client):
                     parts.append(part)
             todo.append("/".join(parts))
     assert {"/static/js/api.js", "/static/js/views/job.js", "/static/js/views/compare.js"} <= seen
+    preloaded = set(re.findall(r'<link rel="modulepreload" href="([^"]+)"', client.get("/").text))
+    assert preloaded == seen - {"/static/js/main.js"}  # fetched in one round, none forgotten
 
 
 def test_the_vendored_library_keeps_its_licence_and_version(client):
