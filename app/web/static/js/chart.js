@@ -5,6 +5,10 @@ const COLORS = ["#2e6bd6", "#e4572e", "#17a398", "#f3a712", "#8e44ad", "#6b8e23"
 
 export const color = (i) => COLORS[i % COLORS.length];
 
+// Three significant digits, so a learning rate of 1e-3 reads 0.001 at every tick, not 0.001 and 0.002 for both.
+const tickLabels = (_plot, splits) =>
+  splits.map((v) => (v === null ? "" : Math.abs(v) < 1e-3 && v !== 0 ? v.toExponential(1) : String(+v.toPrecision(3))));
+
 /**
  * A chart in `parent` with the given series labels. update(points) takes {label: Map(epoch -> value)} and redraws
  * at the next animation frame, so a burst of epochs costs one draw.
@@ -27,7 +31,7 @@ export function lineChart(
       height: 240,
       scales: { x: { time: false } },
       // Epochs are whole numbers: ticks at 1, 2, 5, 10, ... apart, never at 0.2.
-      axes: [{ label: "epoch", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] }, {}],
+      axes: [{ label: "epoch", incrs: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] }, { values: tickLabels, size: 56 }],
       series: [
         { label: "epoch" },
         ...labels.map((label, i) => ({
