@@ -6,7 +6,7 @@ small subsets so that it ends in minutes on a CPU) train the demo's chain, CIFAR
 Chromium then saves docs/dashboard-job.png (the finetune: curves, lineage, artifacts) and docs/dashboard-compare.png
 (the finetune against its control).
 
-    .venv/bin/python bench/screenshots.py            # ~3 min on 2 CPU cores; needs `chromium`
+    .venv/bin/python bench/screenshots.py            # ~8 min on 2 busy CPU cores; needs `chromium`
 """
 
 import os
@@ -24,25 +24,25 @@ from tests.e2e.service_stack import ServiceStack, wait_for  # noqa: E402
 
 MODEL = {"backbone": "resnet18", "cifar_stem": False}  # the ImageNet stem: minutes, not hours, on a CPU
 TRAINER = {"batch_size": 32, "optimizer": "adam", "learning_rate": 0.001, "num_workers": 0}
-CIFAR100 = {"name": "cifar100", "train_limit": 1000, "val_limit": 300}
+CIFAR100 = {"name": "cifar100", "train_limit": 300, "val_limit": 100}
 CHAIN = {
     "steps": [
         {
             "kind": "train",
-            "dataset": {"name": "cifar10", "train_limit": 1500, "val_limit": 300},
+            "dataset": {"name": "cifar10", "train_limit": 400, "val_limit": 100},
             "model": MODEL,
-            "trainer": {**TRAINER, "max_epochs": 6},
+            "trainer": {**TRAINER, "max_epochs": 5},
         },
         {
             "kind": "finetune",
             "dataset": CIFAR100,
             "init_from": {"step": 0},
             "finetune": {"strategy": "freeze"},
-            "trainer": {**TRAINER, "max_epochs": 6},
+            "trainer": {**TRAINER, "max_epochs": 5},
         },
     ]
 }
-CONTROL = {"kind": "train", "dataset": CIFAR100, "model": MODEL, "trainer": {**TRAINER, "max_epochs": 6}}
+CONTROL = {"kind": "train", "dataset": CIFAR100, "model": MODEL, "trainer": {**TRAINER, "max_epochs": 5}}
 
 
 def main() -> None:
@@ -58,8 +58,8 @@ def main() -> None:
         sys.exit("chromium is not installed: apt-get install -y chromium")
     with tempfile.TemporaryDirectory(prefix="screenshots-") as tmp_name:
         tmp = Path(tmp_name)
-        write_cifar10(tmp / "data", train_per_class=150, val_per_class=30)
-        write_cifar100(tmp / "data", train_per_class=10, val_per_class=3)
+        write_cifar10(tmp / "data", train_per_class=40, val_per_class=10)
+        write_cifar100(tmp / "data", train_per_class=3, val_per_class=1)
         redis_port = free_port()
         redis = start_redis_server(port=redis_port, data_dir=tmp / "redis")
         env = {
@@ -93,10 +93,10 @@ def main() -> None:
                 page = browser.new_page(viewport={"width": 1400, "height": 900})
                 page.goto(f"{stack.url}/#/job/{finetune['id']}")
                 page.locator('#artifacts tr[data-artifact="model"]').wait_for(timeout=30_000)
-                page.wait_for_function("() => document.querySelectorAll('.chart[data-epochs=\"6\"]').length >= 6")
+                page.wait_for_function("() => document.querySelectorAll('.chart[data-epochs=\"5\"]').length >= 6")
                 page.screenshot(path=str(REPO / "docs" / "dashboard-job.png"), full_page=True)
                 page.goto(f"{stack.url}/#/compare?ids={finetune['id']},{control['id']}")
-                page.wait_for_function("() => document.querySelectorAll('.chart[data-epochs=\"6\"]').length === 4")
+                page.wait_for_function("() => document.querySelectorAll('.chart[data-epochs=\"5\"]').length === 4")
                 page.screenshot(path=str(REPO / "docs" / "dashboard-compare.png"), full_page=True)
                 browser.close()
             print("wrote docs/dashboard-job.png and docs/dashboard-compare.png")

@@ -156,3 +156,37 @@ def test_submit_form_shows_the_apis_422_next_to_the_field(stack: ServiceStack):
         assert job(stack, job_id)["spec"]["trainer"]["max_epochs"] == 2
         page.locator(f'#lineage li[data-job="{job_id}"]').wait_for()
         assert errors == []
+
+
+def test_lineage_and_a_datasets_summary(stack: ServiceStack):
+    """A chain's ancestry and children, each linked; an uploaded dataset's counts, problems and thumbnails."""
+    from tests.datasets.archives import hymenoptera_tree, zip_bytes
+
+    finetune = {"kind": "finetune", "dataset": {"name": "cifar10"}, "init_from": {"step": 0}, "trainer": TRAINER}
+    chain = {"steps": [train_spec(epochs=1, images=100), finetune, {**finetune, "init_from": {"step": 1}}]}
+    root, middle, leaf = (j["id"] for j in httpx.post(f"{stack.url}/v1/chains", json=chain, timeout=10).json()["jobs"])
+    upload = httpx.post(
+        f"{stack.url}/v1/datasets",
+        files={"file": ("hymenoptera_data.zip", zip_bytes(hymenoptera_tree()))},
+        data={"name": "hymenoptera"},
+        timeout=60,
+    )
+    assert upload.status_code == 201, upload.text
+    dataset = upload.json()
+    with chromium_page(stack.url) as (page, errors):
+        page.goto(f"/#/job/{middle}")
+        nested = page.locator(f'#lineage li[data-job="{root}"] li[data-job="{middle}"] li[data-job="{leaf}"]')
+        nested.wait_for(timeout=30_000)
+        assert page.locator(f'#lineage li.here[data-job="{middle}"]').count() == 1
+        page.locator(f'#lineage li[data-job="{leaf}"] > a').click()  # each linked
+        page.locator(f'#lineage li.here[data-job="{leaf}"]').wait_for()
+        assert page.url.endswith(f"#/job/{leaf}")
+
+        page.goto("/#/datasets")
+        page.locator(f'#datasets tr[data-dataset="{dataset["id"]}"] a').click()
+        page.locator("#class-counts tbody tr").first.wait_for()
+        rows = [r.split("\t") for r in page.locator("#class-counts tbody tr").all_inner_texts()]
+        assert rows == [["ants", "12", "4"], ["bees", "12", "4"]]
+        assert "hymenoptera_data/train/bees/corrupt.jpg" in page.content()
+        page.wait_for_function("() => document.querySelector('img.samples')?.naturalWidth > 0", timeout=30_000)
+        assert errors == []
