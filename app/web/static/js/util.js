@@ -88,6 +88,3 @@ export function every(ms, fn) {
     clearTimeout(timer);
   };
 }
-
-/** Resolves after the next paint: what the page counts as "rendered". */
-export const afterPaint = () => new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));

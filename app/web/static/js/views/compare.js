@@ -2,7 +2,7 @@
 
 import { get, poll } from "../api.js";
 import { color, lineChart, metricOf, metricRank, METRIC_TITLES } from "../chart.js";
-import { afterPaint, datasetOf, errorText, every, FINAL, h, jobLink, shortId, statusBadge } from "../util.js";
+import { datasetOf, errorText, every, FINAL, h, jobLink, shortId, statusBadge } from "../util.js";
 
 const OVERLAID = new Set(["loss", "accuracy", "f1", "auroc"]);
 
@@ -27,7 +27,6 @@ export function render(root, { params }) {
   const jobs = new Map();
   const curves = new Map(); // id -> {etag, series}
   const built = new Map(); // metric -> {chart, key}
-  let first = true;
   const tick = async () => {
     const open = ids.filter((id) => !jobs.has(id) || !FINAL.has(jobs.get(id).status));
     await Promise.all(open.map(async (id) => {
@@ -48,11 +47,6 @@ export function render(root, { params }) {
         h("td", {}, h("button", { onclick: () => setIds(ids.filter((x) => x !== id)), title: "remove" }, "×")));
     })));
     draw(charts, ids, jobs, curves, built);
-    if (first && curves.size) {
-      first = false;
-      await afterPaint();
-      charts.dataset.renderedMs = String(performance.now());
-    }
     if (ids.every((id) => jobs.has(id) && FINAL.has(jobs.get(id).status))) stop();
   };
   const stop = every(2000, tick);

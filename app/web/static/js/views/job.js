@@ -3,7 +3,7 @@
 import { download, get, post, stream } from "../api.js";
 import { lineChart, metricOf, metricRank, METRIC_TITLES } from "../chart.js";
 import {
-  afterPaint, backboneOf, bytes, CANCELLABLE, datasetOf, duration, errorText, etaSeconds, every, FINAL, h, jobLink,
+  backboneOf, bytes, CANCELLABLE, datasetOf, duration, errorText, etaSeconds, every, FINAL, h, jobLink,
   progressBar, shortId, statusBadge, when,
 } from "../util.js";
 import { lineage } from "./lineage.js";
@@ -77,7 +77,6 @@ export function render(root, { arg: jobId }) {
       chart.update(points);
     }
   };
-  let firstDraw = true;
   stream(`/v1/jobs/${jobId}/metrics/stream`, {
     signal: controller.signal,
     onEvent: (type, data) => {
@@ -87,10 +86,6 @@ export function render(root, { arg: jobId }) {
           (state.series[series] ??= new Map()).set(data.epoch, value);
         }
         draw();
-        if (firstDraw) {
-          firstDraw = false;
-          afterPaint().then(() => (charts.dataset.renderedMs = String(performance.now())));
-        }
       } else if (type === "progress") {
         showLive(data);
       } else if (type === "end") {

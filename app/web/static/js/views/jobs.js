@@ -2,7 +2,7 @@
 
 import { get } from "../api.js";
 import {
-  afterPaint, backboneOf, datasetOf, duration, errorText, etaSeconds, every, fmt, h, jobLink, progressBar,
+  backboneOf, datasetOf, duration, errorText, etaSeconds, every, fmt, h, jobLink, progressBar,
   secondsSince, statusBadge,
 } from "../util.js";
 
@@ -59,7 +59,6 @@ export function render(root, { params }) {
   if (kind) query.set("kind", kind);
   if (cursor) query.set("cursor", cursor);
 
-  let first = true;
   return every(REFRESH_MS, async () => {
     let page;
     try {
@@ -73,11 +72,6 @@ export function render(root, { params }) {
     older.disabled = !nextCursor;
     body.replaceChildren(...page.jobs.map((job) => row(job, showSelection)));
     if (!page.jobs.length) body.append(h("tr", {}, h("td", { colspan: 9, class: "muted" }, "No jobs.")));
-    if (first) {
-      first = false;
-      await afterPaint();
-      table.dataset.renderedMs = String(performance.now());
-    }
   });
 }
 
