@@ -1,5 +1,6 @@
 """A real headless Chromium (Debian's `chromium` package) driven by Playwright, for the dashboard's tests."""
 
+import json
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -8,10 +9,11 @@ import pytest
 
 
 @contextmanager
-def chromium_page(base_url: str) -> Iterator[tuple[object, list[str]]]:
+def chromium_page(base_url: str, *, api_key: str | None = None) -> Iterator[tuple[object, list[str]]]:
     """A page on base_url and its errors: uncaught exceptions, console errors and page files that failed to load.
 
     The API's own 4xx answers are left out: the browser logs each one (a 422 the form shows, say) as an error.
+    With api_key, the tab starts with that key in sessionStorage, as if it had been typed into the page's form.
     """
     from playwright.sync_api import sync_playwright
 
@@ -24,6 +26,8 @@ def chromium_page(base_url: str) -> Iterator[tuple[object, list[str]]]:
         browser = playwright.chromium.launch(executable_path=executable, headless=True)
         try:
             context = browser.new_context(base_url=base_url, viewport={"width": 1400, "height": 1000})
+            if api_key is not None:
+                context.add_init_script(f"sessionStorage.setItem('flashjobs.apiKey', {json.dumps(api_key)})")
             page = context.new_page()
             page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
             page.on("console", lambda msg: _console_error(msg, errors))

@@ -190,3 +190,27 @@ def test_lineage_and_a_datasets_summary(stack: ServiceStack):
         assert "hymenoptera_data/train/bees/corrupt.jpg" in page.content()
         page.wait_for_function("() => document.querySelector('img.samples')?.naturalWidth > 0", timeout=30_000)
         assert errors == []
+
+
+def test_every_request_sends_the_key_typed_into_the_page(stack: ServiceStack):
+    """The key form stores the key for the tab; every API call, the SSE stream and downloads included, sends it."""
+    job_id = submit(stack, train_spec(epochs=1, images=100))
+    with chromium_page(stack.url) as (page, errors):
+        sent: list[tuple[str, str | None]] = []
+        page.on("request", lambda r: "/v1/" in r.url and sent.append((r.url, r.headers.get("authorization"))))
+        page.goto("/#/jobs")
+        page.click("#key-button")
+        page.fill('#login input[name="api-key"]', "fj_test_key")
+        page.click("#login button[type=submit]")
+        page.locator(f'#jobs tr[data-job="{job_id}"]').wait_for()
+        assert page.evaluate("sessionStorage.getItem('flashjobs.apiKey')") == "fj_test_key"
+        page.goto(f"/#/job/{job_id}")
+        page.locator('[data-chart="accuracy"]').wait_for(timeout=300_000)
+        page.locator('#artifacts tr[data-artifact="model"] button').click(timeout=300_000)
+        wait_for(lambda: any(url.endswith("/artifacts/model") for url, _ in sent), timeout=30, what="the download")
+        urls = {url.split("?")[0].replace(stack.url, "") for url, _ in sent}
+        assert {f"/v1/jobs/{job_id}/metrics/stream", f"/v1/jobs/{job_id}/artifacts/model", "/v1/jobs"} <= urls
+        first_keyed = next(i for i, (_, key) in enumerate(sent) if key)
+        assert first_keyed > 0 and {key for _, key in sent[:first_keyed]} == {None}  # none before it was typed
+        assert {key for _, key in sent[first_keyed:]} == {"Bearer fj_test_key"}
+        assert errors == []
