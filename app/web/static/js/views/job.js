@@ -40,7 +40,8 @@ export function render(root, { arg: jobId }) {
     if (state.job?.status !== "running") return;
     const label = `batch ${live.batch}/${live.num_batches} of epoch ${live.epoch}` +
       ` · ${Math.round(live.images_per_second)} img/s · ETA ${duration(live.eta_seconds)}`;
-    thisEpoch.replaceChildren(h("span", { class: "muted" }, "this epoch "), progressBar(live.batch / live.num_batches, label, true));
+    const bar = progressBar(live.batch / live.num_batches, label, true);
+    thisEpoch.replaceChildren(h("dl", { class: "facts" }, h("dt", {}, "this epoch"), h("dd", {}, bar)));
   };
   const cancel = async () => {
     if (!confirm(`Cancel job ${shortId(jobId)}?`)) return;
