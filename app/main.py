@@ -11,11 +11,12 @@ from fastapi.concurrency import run_in_threadpool
 
 from app.api.body_limit import BodyLimit
 from app.api.errors import install_error_handlers
-from app.api.routes import artifacts, datasets, health, jobs, metrics, web
+from app.api.routes import artifacts, datasets, health, jobs, metrics, monitoring, web
 from app.core.config import Settings, get_settings
 from app.core.migrate import upgrade
 from app.jobs.freshness import freshness
 from app.jobs.reconciler import reconcile_once
+from app.monitoring.exposition import RequestTimer, ServiceMetrics
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +55,12 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
         description="Training and finetune jobs for Lightning Flash image classifiers.",
     )
-    for router in (health.router, jobs.router, metrics.router, artifacts.router, datasets.router, web.router):
-        app.include_router(router)
+    for module in (health, jobs, metrics, artifacts, datasets, monitoring, web):
+        app.include_router(module.router)
     app.mount("/static", web.static_files, name="static")
     app.add_middleware(BodyLimit, settings=get_settings)
+    app.state.service_metrics = ServiceMetrics()
+    app.add_middleware(RequestTimer, metrics=app.state.service_metrics)  # outermost: refused bodies count too
     install_error_handlers(app)
     return app
 

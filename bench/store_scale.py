@@ -258,12 +258,13 @@ def grow(
 
 def queries(all_jobs: list[dict[str, Any]], rng: random.Random) -> dict[str, Any]:
     """name -> callable(session, i) calling the service function the route calls."""
+    from app.core.pages import encode_cursor
     from app.jobs import service as jobs
     from app.metrics import service as metrics
 
     newest_first = sorted(all_jobs, key=lambda j: (j["created_at"], j["id"]), reverse=True)
     deep = newest_first[min(int(len(newest_first) * 0.9), len(newest_first) - 52)]  # a full page remains
-    deep_cursor = jobs.encode_cursor(deep["created_at"], deep["id"])
+    deep_cursor = encode_cursor(deep["created_at"], deep["id"])
     sample = [j["id"] for j in rng.sample(all_jobs, min(SERIES_SAMPLE, len(all_jobs)))]
 
     def lister(status: JobStatus | None = None, kind: str | None = None, cursor: str | None = None):

@@ -18,6 +18,7 @@ from app.core.config import Settings, get_settings
 from app.core.db import session_scope
 from app.core.queue import RUN_JOB_TASK
 from app.jobs import service
+from app.jobs.claim import claim_next
 from app.jobs.dispatch import dispatch
 from app.jobs.models import Job
 from app.jobs.status import FINAL, JobStatus
@@ -35,15 +36,15 @@ def _on_shutdown(**_kwargs: object) -> None:
 
 @shared_task(name=RUN_JOB_TASK)  # bound to worker/celery_app.py's app when the worker loads this module
 def run_job(job_id: str) -> None:
-    """Run one job if it is still queued; a duplicate or stale message finds it claimed and does nothing."""
+    """Run the best queued job (app/jobs/claim.py), which need not be `job_id`; none queued: nothing to do."""
     settings = get_settings()
     owner = f"{socket.gethostname()}:{os.getpid()}"
     with session_scope() as session:
-        job = service.claim(session, job_id=job_id, owner=owner)
+        job = claim_next(session, owner=owner)
     if job is None:
-        log.info("job %s is not queued (claimed, cancelled or finished); nothing to do", job_id)
+        log.info("message for job %s: no job is queued (claimed, cancelled or finished); nothing to do", job_id)
         return
-    supervise(job_id=job_id, attempt=job.attempt, settings=settings)
+    supervise(job_id=job.id, attempt=job.attempt, settings=settings)
 
 
 def supervise(*, job_id: str, attempt: int, settings: Settings) -> None:

@@ -2,6 +2,7 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -35,6 +36,11 @@ class Settings(BaseSettings):
     # each time within restart_window_s of its start (systemd's StartLimitBurst).
     restart_limit: int = 5
     restart_window_s: float = 10.0
+
+    # GET /metrics (Prometheus): for clients on this host only, or for anyone who reaches the port.
+    metrics_access: Literal["loopback", "open"] = Field(
+        "loopback", description="Who may scrape /metrics: loopback clients, or anyone (then guard the network)"
+    )
 
     # Limits on what one request may ask for (app/api/body_limit.py, app/jobs/limits.py); an operator raises them.
     max_request_bytes: int = Field(1 << 20, ge=0, description="Largest request body, in bytes")

@@ -7,15 +7,15 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, tuple_, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound
+from app.core.pages import newest_first
 from app.datasets.models import Dataset
 from app.datasets.status import PENDING, DatasetStatus
 from app.datasets.usage import jobs_using
-from app.jobs import cursors
 from app.jobs import service as jobs
 from app.jobs.models import Job
 from app.jobs.status import JobStatus
@@ -156,16 +156,8 @@ def find(session: Session, *, dataset_id: str) -> Dataset | None:
 
 
 def list_datasets(session: Session, *, limit: int, cursor: str | None) -> tuple[list[Dataset], str | None]:
-    """Newest first, keyset-paginated on (created_at, id) with the jobs' cursors."""
-    query = select(Dataset).order_by(Dataset.created_at.desc(), Dataset.id.desc()).limit(limit + 1)
-    if cursor:
-        created_at, dataset_id = cursors.decode_cursor(cursor)
-        query = query.where(tuple_(Dataset.created_at, Dataset.id) < tuple_(created_at, dataset_id))
-    rows = list(session.scalars(query))
-    if len(rows) <= limit:
-        return rows, None
-    last = rows[limit - 1]
-    return rows[:limit], cursors.encode_cursor(last.created_at, last.id)
+    """Newest first, keyset-paginated on (created_at, id)."""
+    return newest_first(session, select(Dataset), Dataset, limit=limit, cursor=cursor)
 
 
 def delete(session: Session, *, dataset_id: str) -> None:

@@ -7,6 +7,7 @@ from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, UTCDateTime
+from app.jobs.priority import Priority
 
 
 class Job(Base):
@@ -21,6 +22,7 @@ class Job(Base):
     parent_id: Mapped[str | None] = mapped_column(ForeignKey("jobs.id"), index=True)
     # The uploaded dataset it trains on (app/datasets/); no foreign key: a finished job outlives its dataset.
     dataset_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    priority: Mapped[int] = mapped_column(Integer, default=Priority.normal, server_default=str(int(Priority.normal)))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -41,6 +43,7 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_created", "created_at", "id"),
         Index("ix_jobs_status_created", "status", "created_at", "id"),
+        Index("ix_jobs_claim", "status", "priority", "created_at", "id"),  # the next job a worker claims
     )
 
 

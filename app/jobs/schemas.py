@@ -125,6 +125,9 @@ class JobSpec(StrictModel):
     """A training (fit) or finetune job as submitted."""
 
     kind: Literal["train", "finetune"]
+    priority: Literal["low", "normal", "high"] = Field(
+        "normal", description="A free worker takes the highest-priority queued job first, then the oldest"
+    )
     dataset: DatasetSpec
     model: ModelSpec | None = None  # a finetune job defaults to its parent's model
     init_from: InitFrom | None = None

@@ -10,15 +10,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound
+from app.core.pages import newest_first
 from app.datasets.usage import attach_dataset, dataset_ready_or_none
 from app.jobs.changes import mark_changed
-from app.jobs.cursors import decode_cursor, encode_cursor
 from app.jobs.models import Job
+from app.jobs.priority import Priority
 from app.jobs.schemas import JobSpec
 from app.jobs.specs import normalize, resolve_parent
 from app.jobs.status import ACTIVE, FINAL, NOT_STARTED, JobStatus
@@ -48,6 +49,7 @@ def create_chain(session: Session, *, steps: Sequence[JobSpec], loc: list[str | 
             spec=normalized,
             parent_id=parent.id if parent else None,
             dataset_id=dataset_id,
+            priority=Priority[spec.priority],
             created_at=utcnow(),
             attempt=0,
             lost_attempts=0,
@@ -78,19 +80,11 @@ def list_jobs(
     parent_id: str | None = None,
 ) -> tuple[list[Job], str | None]:
     """Newest first, keyset-paginated on (created_at, id); parent_id keeps one job's children."""
-    query = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
+    query = select(Job)
     for column, wanted in ((Job.parent_id, parent_id), (Job.status, status), (Job.kind, kind)):
         if wanted:
             query = query.where(column == wanted)
-    if cursor:
-        created_at, job_id = decode_cursor(cursor)
-        # A row value is an index range on both backends; the equivalent OR form walks the index from the top.
-        query = query.where(tuple_(Job.created_at, Job.id) < tuple_(created_at, job_id))
-    rows = list(session.scalars(query))
-    if len(rows) <= limit:
-        return rows, None
-    last = rows[limit - 1]
-    return rows[:limit], encode_cursor(last.created_at, last.id)
+    return newest_first(session, query, Job, limit=limit, cursor=cursor)
 
 
 # ---------------------------------------------------------------- transitions
@@ -195,48 +189,24 @@ def release_lost_attempt(
     guard = [Job.id == job_id, Job.attempt == attempt, Job.status == job.status]
     if stale_before is not None:
         guard.append(Job.heartbeat_at < stale_before)
+    lost = job.lost_attempts + (0 if preempted else 1)
     if job.status == JobStatus.CANCELLING:  # it was being cancelled anyway
         error_type, when = _cancelled_while_running(session, job_id)
-        done = session.execute(
-            update(Job)
-            .where(*guard)
-            .values(
-                status=JobStatus.CANCELLED,
-                finished_at=utcnow(),
-                error_type=error_type,
-                error_message=f"{when} ({reason})",
-            )
-        )
+        values = {"status": JobStatus.CANCELLED, "error_type": error_type, "error_message": f"{when} ({reason})"}
+    elif lost < max_attempts:
+        values = {"status": JobStatus.QUEUED, "owner": None, "dispatched_at": None, "lost_attempts": lost}
+        values |= {"error_type": "retrying", "error_message": reason}
+    else:
+        values = {"status": JobStatus.FAILED, "error_type": "worker_lost", "lost_attempts": lost}
+        values["error_message"] = f"{reason}; gave up after {lost} lost attempts"
+    if values["status"] in FINAL:
+        values["finished_at"] = utcnow()
+    done = session.execute(update(Job).where(*guard).values(**values))
+    if values["status"] != JobStatus.QUEUED:
         return _settle_if_changed(session, job_id, done.rowcount)
-    lost = job.lost_attempts + (0 if preempted else 1)
-    if lost < max_attempts:
-        done = session.execute(
-            update(Job)
-            .where(*guard)
-            .values(
-                status=JobStatus.QUEUED,
-                owner=None,
-                dispatched_at=None,
-                lost_attempts=lost,
-                error_type="retrying",
-                error_message=reason,
-            )
-        )
-        if done.rowcount:
-            mark_changed(session, job_id)
-        return [job_id]
-    done = session.execute(
-        update(Job)
-        .where(*guard)
-        .values(
-            status=JobStatus.FAILED,
-            finished_at=utcnow(),
-            error_type="worker_lost",
-            lost_attempts=lost,
-            error_message=f"{reason}; gave up after {lost} lost attempts",
-        )
-    )
-    return _settle_if_changed(session, job_id, done.rowcount)
+    if done.rowcount:
+        mark_changed(session, job_id)
+    return [job_id]
 
 
 def _settle_if_changed(session: Session, job_id: str, rowcount: int) -> list[str]:

@@ -119,3 +119,18 @@ def test_readme_documents_every_setting():
     readme = (ROOT / "README.md").read_text()
     for name in Settings.model_fields:
         assert f"| `FLASHJOBS_{name.upper()}` |" in readme, f"README.md's configuration table lacks {name}"
+
+
+def test_the_monitoring_profile_scrapes_the_api_where_it_serves_metrics(compose):
+    from app.main import create_app
+
+    prometheus = compose["services"]["prometheus"]
+    assert prometheus["profiles"] == ["monitoring"]  # off unless asked for
+    config_file = next(v.split(":")[0] for v in prometheus["volumes"] if v.endswith("prometheus.yml:ro"))
+    config = yaml.safe_load((ROOT / config_file).read_text())
+    (job,) = config["scrape_configs"]
+    api_port = compose["services"]["api"]["command"][-1]
+    assert job["static_configs"][0]["targets"] == [f"api:{api_port}"]
+    assert job["metrics_path"] in create_app().openapi()["paths"]
+    # Prometheus is another container: the API must let a non-loopback client scrape.
+    assert environment(compose["services"]["api"])["FLASHJOBS_METRICS_ACCESS"] == "open"

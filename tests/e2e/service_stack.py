@@ -3,14 +3,12 @@
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from app.core.queue import TRAINING_QUEUE
-from app.stack.commands import CELERY_APP, NotReady, exit_of, wait_ready
+from app.stack.commands import NotReady, api_argv, exit_of, wait_ready, worker_argv
 from tests.helpers import free_port
 
 T = TypeVar("T")
@@ -27,43 +25,22 @@ class ServiceStack:
         self.api: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         log = (self.log_dir / f"{name}.log").open("ab")
         # Own session: teardown kills the whole group, training children included.
-        return subprocess.Popen(
-            [sys.executable, "-m", *args], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        return subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def start_api(self) -> None:
-        self.api = self._spawn("api", ["uvicorn", "app.main:app", "--port", str(self.port), "--log-level", "warning"])
+        self.api = self._spawn("api", api_argv("127.0.0.1", self.port))
         try:
             wait_ready(self.url, timeout_s=60, abort_if=exit_of(self.api, "API"))
         except NotReady as exc:
             raise TimeoutError(f"{exc}\n{self.logs('api')}") from None
 
     def start_worker(self) -> subprocess.Popen[bytes]:
+        """One more worker process, exactly as `flashjobs up` starts its own (app/stack/commands.worker_argv)."""
         n = len(self.workers)
-        worker = self._spawn(
-            f"worker{n}",
-            [
-                "celery",
-                "-A",
-                CELERY_APP,
-                "worker",
-                "-Q",
-                TRAINING_QUEUE,
-                "--pool",
-                "solo",
-                "--concurrency",
-                "1",
-                "-n",
-                f"test{n}@%h",
-                "--without-gossip",
-                "--without-mingle",
-                "--loglevel",
-                "info",
-            ],
-        )
+        worker = self._spawn(f"worker{n}", worker_argv(f"test{n}@%h"))
         self.workers.append(worker)
         return worker
 

@@ -1,0 +1,1 @@
+"""The service's own metrics for Prometheus: what SQL records, read at each scrape, and request latency."""
