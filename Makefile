@@ -4,14 +4,20 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA ?= cifar
 
-.PHONY: demo test up install
+.PHONY: demo test up install chromium
 demo: $(VENV)/.installed  ## set up, start the embedded stack, run the CIFAR10 -> CIFAR100 chain
 	$(BIN)/flashjobs demo --data $(DATA)
 
-test: $(VENV)/.installed  ## set up, lint, check the format and run the whole test suite
+test: $(VENV)/.installed chromium  ## set up, lint, check the format and run the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+
+# The dashboard's tests drive Debian's Chromium (Playwright's own browser download needs the internet).
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
 
 up: $(VENV)/.installed  ## set up and run the service (API, worker, Redis) in the foreground
 	$(BIN)/flashjobs up

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from app.api.body_limit import BodyLimit
 from app.api.errors import install_error_handlers
-from app.api.routes import artifacts, datasets, health, jobs, metrics, monitoring, webhooks
+from app.api.routes import artifacts, datasets, health, jobs, metrics, monitoring, web, webhooks
 from app.core.config import Settings, get_settings
 from app.core.migrate import upgrade
 from app.jobs.freshness import freshness
@@ -66,9 +66,9 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
         description="Training and finetune jobs for Lightning Flash image classifiers.",
     )
-    routers = (health, jobs, metrics, artifacts, datasets, webhooks, monitoring)
-    for router in (module.router for module in routers):
-        app.include_router(router)
+    for module in (health, jobs, metrics, artifacts, datasets, webhooks, monitoring, web):
+        app.include_router(module.router)
+    app.mount("/static", web.static_files, name="static")
     app.add_middleware(BodyLimit, settings=get_settings)
     app.state.service_metrics = ServiceMetrics()
     app.add_middleware(RequestTimer, metrics=app.state.service_metrics)  # outermost: refused bodies count too

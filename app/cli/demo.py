@@ -170,6 +170,8 @@ def run_demo_chain(client: Api, plan: DemoPlan) -> list[dict]:
     """Submit the chain, follow both jobs live, print the summary and artifact links; the final jobs."""
     jobs = client.post("/v1/chains", plan.chain())["jobs"]
     console.print(jobs_table(jobs))
+    compare = f"{client.base_url}/#/compare?ids={','.join(job['id'] for job in jobs)}"
+    console.print(f"Dashboard: {client.base_url}/   the chain live, overlaid: {compare}", soft_wrap=True)
     try:
         finals = [follow(client, job["id"], label=f"{job['spec']['dataset']['name']}: ") for job in jobs]
     except KeyboardInterrupt:

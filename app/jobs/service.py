@@ -73,14 +73,19 @@ def get_job(session: Session, *, job_id: str) -> Job | None:
 
 
 def list_jobs(
-    session: Session, *, status: JobStatus | None, kind: str | None, limit: int, cursor: str | None
+    session: Session,
+    *,
+    status: JobStatus | None,
+    kind: str | None,
+    limit: int,
+    cursor: str | None,
+    parent_id: str | None = None,
 ) -> tuple[list[Job], str | None]:
-    """Newest first, keyset-paginated on (created_at, id)."""
+    """Newest first, keyset-paginated on (created_at, id); parent_id keeps one job's children."""
     query = select(Job)
-    if status:
-        query = query.where(Job.status == status)
-    if kind:
-        query = query.where(Job.kind == kind)
+    for column, wanted in ((Job.parent_id, parent_id), (Job.status, status), (Job.kind, kind)):
+        if wanted:
+            query = query.where(column == wanted)
     return newest_first(session, query, Job, limit=limit, cursor=cursor)
 
 

@@ -172,6 +172,19 @@ def test_unreachable_api_is_reported_with_a_hint():
 # ------------------------------------------------------------------ against `flashjobs up`
 
 
+def test_demo_prints_the_dashboard_and_the_chains_compare_view(up):
+    """The chain's jobs fail at once here (no CIFAR, downloads off); the links are printed before they run."""
+    from app.cli.demo import run_demo_chain
+    from app.cli.render import console
+
+    with console.capture() as captured:
+        train, finetune = run_demo_chain(Api(up.url), CPU_PLAN)
+    out = captured.get()
+    assert f"Dashboard: {up.url}/ " in out
+    assert f"{up.url}/#/compare?ids={train['id']},{finetune['id']}" in out
+    assert (train["status"], finetune["status"]) == ("failed", "failed")
+
+
 def test_second_up_on_the_same_state_dir_refuses_and_names_the_running_one(up):
     result = up.cli("up", "--port", str(free_port()), timeout=60)
     assert result.returncode != 0

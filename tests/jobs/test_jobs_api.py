@@ -169,6 +169,15 @@ def test_list_is_newest_first_filtered_and_paginated(client):
     assert client.get("/v1/jobs", params={"cursor": "garbage"}).status_code == 422
 
 
+def test_list_filters_by_parent_id(client):
+    first, second = client.post("/v1/chains", json={"steps": [TRAIN, FINETUNE_STEP]}).json()["jobs"]
+    client.post("/v1/jobs", json=TRAIN)
+    children = client.get("/v1/jobs", params={"parent_id": first["id"]}).json()
+    assert [job["id"] for job in children["jobs"]] == [second["id"]] and children["next_cursor"] is None
+    assert client.get("/v1/jobs", params={"parent_id": second["id"]}).json()["jobs"] == []
+    assert client.get("/v1/jobs", params={"parent_id": "a\x00b"}).status_code == 422
+
+
 def test_worker_style_claim_is_won_once_and_success_releases_children(client, redis_url):
     from app.core.db import session_scope
     from app.jobs import service

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from app.api.deps import JobDep, JobId, SessionDep
 from app.api.openapi import CACHED, CONFLICT, JOB_NOT_FOUND, WITH_BODY
 from app.api.responses import etag_json
+from app.core.bounds import PRINTABLE
 from app.core.config import get_settings
 from app.core.db import read_in_thread
 from app.jobs import idempotency, service
@@ -73,16 +74,27 @@ async def list_jobs(
     kind: Annotated[str | None, Query(pattern="^(train|finetune)$")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
+    parent_id: Annotated[str | None, Query(max_length=64, pattern=PRINTABLE, description="Only its children")] = None,
 ) -> Response:
     """Jobs, newest first; pass next_cursor back as cursor for the next page."""
     # The query and the encoding share one thread hop, and the page is encoded once, not re-validated through the
     # response model (bench/polling.py: jobs_list).
-    page = await read_in_thread(_job_page, status=status, kind=kind, limit=limit, cursor=cursor)
+    page = await read_in_thread(_job_page, status=status, kind=kind, limit=limit, cursor=cursor, parent_id=parent_id)
     return Response(page, media_type="application/json")
 
 
-def _job_page(session: Session, *, status: JobStatus | None, kind: str | None, limit: int, cursor: str | None) -> bytes:
-    jobs, next_cursor = service.list_jobs(session, status=status, kind=kind, limit=limit, cursor=cursor)
+def _job_page(
+    session: Session,
+    *,
+    status: JobStatus | None,
+    kind: str | None,
+    limit: int,
+    cursor: str | None,
+    parent_id: str | None,
+) -> bytes:
+    jobs, next_cursor = service.list_jobs(
+        session, status=status, kind=kind, limit=limit, cursor=cursor, parent_id=parent_id
+    )
     return JobPage(jobs=[job_out(job) for job in jobs], next_cursor=next_cursor).model_dump_json().encode()
 
 
