@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     # networks listed here, as CIDRs: FLASHJOBS_DATASET_FETCH_ALLOW_NETWORKS='["10.1.0.0/16"]'.
     dataset_fetch_allow_networks: list[str] = Field(default_factory=list)
 
+    # Predictions (app/predictions/, worker/serving/): the API checks a request's images, a server applies the model.
+    predict_max_images: int = Field(64, ge=1, description="Most images in one prediction request (413)")
+    predict_max_bytes: int = Field(16 * 1024**2, ge=0, description="Largest prediction request body, in bytes (413)")
+    predict_max_image_pixels: int = Field(36_000_000, ge=1, description="Larger images are refused (422)")
+    predict_timeout_s: float = Field(60.0, gt=0, description="How long the API waits for a prediction server")
+    predict_cache_bytes: int = Field(2 * 1024**3, ge=0, description="Memory a server's loaded models may take")
+
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.state_dir / 'flashjobs.db').resolve()}"

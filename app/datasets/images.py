@@ -3,6 +3,7 @@
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from PIL import Image, ImageDraw, ImageOps
 
@@ -24,20 +25,27 @@ class ImageInfo:
     height: int
 
 
-def inspect_image(path: Path, *, max_pixels: int) -> ImageInfo | str:
+def inspect_image(path: Path | IO[bytes], *, max_pixels: int) -> ImageInfo | str:
     """The image's format and size once every pixel has decoded, or the reason it cannot be trained on."""
+    return _checked(path, max_pixels=max_pixels, setting="FLASHJOBS_DATASET_MAX_IMAGE_PIXELS", decode=True)
+
+
+def check_image_header(source: IO[bytes], *, max_pixels: int, setting: str) -> ImageInfo | str:
+    """inspect_image's checks from the header alone (format, pixel count): cheap enough for every request."""
+    return _checked(source, max_pixels=max_pixels, setting=setting, decode=False)
+
+
+def _checked(source: Path | IO[bytes], *, max_pixels: int, setting: str, decode: bool) -> ImageInfo | str:
     try:
-        with Image.open(path) as image:
+        with Image.open(source) as image:
             width, height = image.size
             if image.format not in TRAINABLE_FORMATS:
                 formats = ", ".join(sorted(TRAINABLE_FORMATS))
                 return f"{image.format} images are not read by training (formats: {formats})"
             if width * height > max_pixels:
-                return (
-                    f"{width}x{height} pixels is over the limit of {max_pixels} (a decompression bomb?; "
-                    "FLASHJOBS_DATASET_MAX_IMAGE_PIXELS)"
-                )
-            image.load()
+                return f"{width}x{height} pixels is over the limit of {max_pixels} (a decompression bomb?; {setting})"
+            if decode:
+                image.load()
             return ImageInfo(format=image.format, width=width, height=height)
     except Image.DecompressionBombError as exc:
         return f"a decompression bomb: {exc}"
