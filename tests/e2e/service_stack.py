@@ -26,6 +26,7 @@ class ServiceStack:
         self.url = f"http://127.0.0.1:{self.port}"
         self.api: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
+        self.predictors: list[subprocess.Popen[bytes]] = []
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         log = (self.log_dir / f"{name}.log").open("ab")
@@ -67,6 +68,12 @@ class ServiceStack:
         self.workers.append(worker)
         return worker
 
+    def start_predictor(self) -> subprocess.Popen[bytes]:
+        """A prediction server (worker/serving/), as `flashjobs predictor` runs it; it registers within seconds."""
+        predictor = self._spawn(f"predictor{len(self.predictors)}", ["worker.serving"])
+        self.predictors.append(predictor)
+        return predictor
+
     def logs(self, name: str) -> str:
         path = self.log_dir / f"{name}.log"
         return path.read_text()[-6000:] if path.exists() else ""
@@ -75,7 +82,7 @@ class ServiceStack:
         return "\n".join(f"--- {p.name}\n{p.read_text()[-4000:]}" for p in sorted(self.log_dir.rglob("*.log")))
 
     def stop(self) -> None:
-        for process in [*self.workers, self.api]:
+        for process in [*self.workers, *self.predictors, self.api]:
             if process is not None and process.poll() is None:
                 try:
                     os.killpg(process.pid, signal.SIGKILL)
