@@ -5,6 +5,7 @@ import time
 import uuid
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from app.artifacts import service as artifacts
 from app.core.config import Settings
@@ -17,6 +18,7 @@ from app.predictions.inputs import ParsedRequest
 from app.predictions.protocol import PredictionRequest
 
 DEFAULT_TOP_K = 5
+WAIT_SLICE_S = 2.0
 
 
 async def predict(*, redis: aioredis.Redis, job: Job, request: ParsedRequest, settings: Settings) -> list[list[dict]]:
@@ -39,17 +41,30 @@ async def predict(*, redis: aioredis.Redis, job: Job, request: ParsedRequest, se
         top_k=request.top_k or DEFAULT_TOP_K,
         deadline=time.time() + settings.predict_timeout_s,
     )
-    await redis.lpush(protocol.REQUESTS, protocol.encode_request(message, [image.data for image in request.images]))
-    reply = await redis.blpop([message.reply_key], timeout=settings.predict_timeout_s)
+    try:
+        await redis.lpush(protocol.REQUESTS, protocol.encode_request(message, [image.data for image in request.images]))
+        reply = await wait_for_reply(redis, message)
+    except RedisError as exc:
+        raise Unavailable(f"Redis (FLASHJOBS_REDIS_URL) does not answer: {exc}") from None
     if reply is None:
         raise Unavailable(
             f"no prediction server answered within {settings.predict_timeout_s:g} s (FLASHJOBS_PREDICT_TIMEOUT_S); "
             "the servers are busy or stopped"
         )
-    answer = json.loads(reply[1])
+    answer = json.loads(reply)
     if "error" in answer:
         raise _error(answer["error"], job=job, request=request)
     return answer["predictions"]
+
+
+async def wait_for_reply(redis: aioredis.Redis, message: PredictionRequest) -> bytes | None:
+    """The server's answer, or None once the request's deadline has passed."""
+    # Blocking reads in slices shorter than the client's socket timeout (redis-py's default is 5 s).
+    while (left := message.deadline - time.time()) > 0:
+        popped = await redis.blpop([message.reply_key], timeout=min(left, WAIT_SLICE_S))
+        if popped is not None:
+            return popped[1]
+    return None
 
 
 def _error(error: dict, *, job: Job, request: ParsedRequest) -> ServiceError:
