@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     progress_every_s: float = 2.0  # within-epoch progress to Redis at most this often
     # `flashjobs up` restarts a child that dies, but gives up on one that dies this many times in a row,
     # each time within restart_window_s of its start (systemd's StartLimitBurst).
+    # A worker keeps one attempt process started ahead, its imports done (worker/spare.py); off: one per job.
+    warm_attempts: bool = True
     restart_limit: int = 5
     restart_window_s: float = 10.0
 

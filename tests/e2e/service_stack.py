@@ -103,14 +103,17 @@ def wait_for(predicate: Callable[[], T], *, timeout: float, interval: float = 0.
 
 
 def training_pids(job_id: str) -> list[int]:
-    """Processes running an attempt of this job (the supervisor's child)."""
+    """Processes running an attempt of this job (the supervisor's child, and its loader workers)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+                # A spare started ahead (worker/spare.py) has no job id in its command line; its output, once it
+                # has a job, goes to the job's attempt log.
+                output = os.readlink(entry / "fd" / "1") if b"--spare" in cmdline else ""
             except OSError:
                 continue
-            if b"worker.run_attempt" in cmdline and job_id.encode() in cmdline:
+            if b"worker.run_attempt" in cmdline and (job_id.encode() in cmdline or f"/{job_id}/" in output):
                 pids.append(int(entry.name))
     return pids
