@@ -58,3 +58,32 @@ def drop_postgres_database(name: str, *, admin_url: str = POSTGRES_ADMIN_URL) ->
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+
+
+def write_tiny_model(path, *, class_names: list[str], image_size: int = 16, seed: int = 0):
+    """A real model.pt (worker/training/artifacts.py's export) of a small random conv net: seconds to load, not
+    minutes to train. Returns the path."""
+    import torch
+    from torch import nn
+
+    from worker.training.artifacts import save_torchscript_model
+    from worker.training.preprocess import IMAGENET_MEAN, IMAGENET_STD, Preprocess
+
+    torch.manual_seed(seed)
+    backbone = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 16, 3))
+    head = nn.Linear(16, len(class_names))
+    preprocess = Preprocess(image_size, IMAGENET_MEAN, IMAGENET_STD).as_dict()
+    return save_torchscript_model(path, backbone, head, class_names=class_names, preprocess=preprocess)
+
+
+def png_bytes(width: int, height: int, seed: int = 0, mode: str = "RGB") -> bytes:
+    """A PNG of random pixels."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, len(mode)), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels.squeeze(-1) if mode == "L" else pixels, mode).save(out, format="PNG")
+    return out.getvalue()

@@ -156,6 +156,18 @@ def exit_now(code: int) -> None:
     os._exit(code)
 
 
-if __name__ == "__main__":
+def main(argv: list[str]) -> int:
+    """`JOB ATTEMPT`, or `--spare`: import first, then wait for the job on stdin (worker/spare.py)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    exit_now(run(sys.argv[1], int(sys.argv[2])))
+    if argv == ["--spare"]:
+        from worker.spare import wait_for_assignment
+
+        assignment = wait_for_assignment()
+        if assignment is None:
+            return 0  # the worker stopped before it had a job for this spare
+        return run(*assignment)
+    return run(argv[0], int(argv[1]))
+
+
+if __name__ == "__main__":
+    exit_now(main(sys.argv[1:]))

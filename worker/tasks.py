@@ -11,7 +11,7 @@ import threading
 
 import redis
 from celery import shared_task
-from celery.signals import worker_shutting_down
+from celery.signals import worker_ready, worker_shutting_down
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.core.config import Settings, get_settings
@@ -24,14 +24,23 @@ from app.jobs.models import Job
 from app.jobs.status import FINAL, JobStatus
 from app.metrics import live
 from worker.run_attempt import EXIT_YIELDED, outcome_path
+from worker.spare import SpareAttempt
 
 log = logging.getLogger(__name__)
 shutting_down = threading.Event()
+spare = SpareAttempt()
+
+
+@worker_ready.connect
+def _on_ready(**_kwargs: object) -> None:
+    if get_settings().warm_attempts:
+        spare.start()
 
 
 @worker_shutting_down.connect
 def _on_shutdown(**_kwargs: object) -> None:
     shutting_down.set()  # the running attempt checkpoints and hands its job back to the queue
+    spare.stop()
 
 
 @shared_task(name=RUN_JOB_TASK)  # bound to worker/celery_app.py's app when the worker loads this module
@@ -44,22 +53,30 @@ def run_job(job_id: str) -> None:
     if job is None:
         log.info("message for job %s: no job is queued (claimed, cancelled or finished); nothing to do", job_id)
         return
-    supervise(job_id=job.id, attempt=job.attempt, settings=settings)
+    try:
+        supervise(job_id=job.id, attempt=job.attempt, settings=settings)
+    finally:
+        if settings.warm_attempts and not shutting_down.is_set():
+            spare.start()  # for the next job: its imports overlap the wait for the next message, not this training
 
 
 def supervise(*, job_id: str, attempt: int, settings: Settings) -> None:
     """Watch the training process: heartbeat, forward a cancel, and turn its exit into the job's next state."""
     work_dir = settings.effective_artifact_dir / job_id
     work_dir.mkdir(parents=True, exist_ok=True)
-    with (work_dir / f"attempt-{attempt}.log").open("ab") as log_file:
-        # Own process group, so that losing the job kills every process of the attempt (ranks, loaders).
-        child = subprocess.Popen(
-            [sys.executable, "-m", "worker.run_attempt", job_id, str(attempt)],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        log.info("job %s attempt %s: training in process %s", job_id, attempt, child.pid)
+    log_path = work_dir / f"attempt-{attempt}.log"
+    with log_path.open("ab") as log_file:
+        child = spare.take(job_id=job_id, attempt=attempt, log_path=log_path) if settings.warm_attempts else None
+        warm = child is not None
+        if child is None:
+            # Own process group, so that losing the job kills every process of the attempt (ranks, loaders).
+            child = subprocess.Popen(
+                [sys.executable, "-m", "worker.run_attempt", job_id, str(attempt)],
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        log.info("job %s attempt %s: training in %s process %s", job_id, attempt, "warm" if warm else "new", child.pid)
         signalled: set[int] = set()
         while True:
             try:

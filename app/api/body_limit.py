@@ -24,6 +24,7 @@ from app.core.config import Settings
 # Settings lacks (the route's domain is not part of it) leaves the route under the default limit.
 LARGER_BODIES: dict[tuple[str, str], str] = {
     ("POST", "/v1/datasets"): "max_upload_bytes",  # archives stream to disk (app/api/routes/datasets.py)
+    ("POST", "/v1/jobs/{job_id}/predictions"): "predict_max_bytes",  # up to FLASHJOBS_PREDICT_MAX_IMAGES images
 }
 
 

@@ -47,3 +47,8 @@ FILE_DOWNLOAD: dict[int | str, dict[str, Any]] = {
     },
     410: _error("The artifact is recorded but its file is gone"),
 }
+PREDICTION_REFUSED: dict[int | str, dict[str, Any]] = {
+    409: _error("The job has not succeeded, or has no model (yet)"),
+    413: _error("Too many images (FLASHJOBS_PREDICT_MAX_IMAGES) or bytes (FLASHJOBS_PREDICT_MAX_BYTES)"),
+    503: _error("No prediction server runs, or none answered in time"),
+}

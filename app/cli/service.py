@@ -10,7 +10,7 @@ import typer
 from app.cli.render import console
 from app.cli.typer_app import app
 from app.core.config import get_settings
-from app.stack.commands import api_argv, host_and_port, safe_url, worker_argv
+from app.stack.commands import api_argv, host_and_port, predictor_argv, safe_url, worker_argv
 from app.stack.supervisor import run_stack
 
 db_app = typer.Typer(help="The job database.", no_args_is_help=True)
@@ -47,6 +47,13 @@ def worker(
     """Run a Celery worker that trains one job at a time on this machine (CUDA_VISIBLE_DEVICES picks the GPU)."""
     argv = worker_argv(hostname, loglevel)
     os.execv(argv[0], argv)  # exec: SIGTERM from `docker stop` reaches Celery, whose running job checkpoints
+
+
+@app.command()
+def predictor() -> None:
+    """Run a prediction server: answers POST /v1/jobs/{id}/predictions with jobs' models, on this machine's GPU."""
+    argv = predictor_argv()
+    os.execv(argv[0], argv)  # exec: SIGTERM reaches the server, which finishes its request and stops
 
 
 @app.command()

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     progress_every_s: float = 2.0  # within-epoch progress to Redis at most this often
     # `flashjobs up` restarts a child that dies, but gives up on one that dies this many times in a row,
     # each time within restart_window_s of its start (systemd's StartLimitBurst).
+    # A worker keeps one attempt process started ahead, its imports done (worker/spare.py); off: one per job.
+    warm_attempts: bool = True
     restart_limit: int = 5
     restart_window_s: float = 10.0
 
@@ -76,6 +78,13 @@ class Settings(BaseSettings):
     # A URL import never reaches the service's own network (loopback, private, link-local, metadata) except the
     # networks listed here, as CIDRs: FLASHJOBS_DATASET_FETCH_ALLOW_NETWORKS='["10.1.0.0/16"]'.
     dataset_fetch_allow_networks: list[str] = Field(default_factory=list)
+
+    # Predictions (app/predictions/, worker/serving/): the API checks a request's images, a server applies the model.
+    predict_max_images: int = Field(64, ge=1, description="Most images in one prediction request (413)")
+    predict_max_bytes: int = Field(16 * 1024**2, ge=0, description="Largest prediction request body, in bytes (413)")
+    predict_max_image_pixels: int = Field(36_000_000, ge=1, description="Larger images are refused (422)")
+    predict_timeout_s: float = Field(60.0, gt=0, description="How long the API waits for a prediction server")
+    predict_cache_bytes: int = Field(2 * 1024**3, ge=0, description="Memory a server's loaded models may take")
 
     @property
     def effective_database_url(self) -> str:

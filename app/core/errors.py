@@ -67,3 +67,9 @@ class TooMany(ServiceError):
     def __init__(self, message: str, *, retry_after_s: int = 30) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class Unavailable(ServiceError):
+    """503: a service this needs (a prediction server) is not running or did not answer in time."""
+
+    status_code = 503

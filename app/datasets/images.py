@@ -3,6 +3,7 @@
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 from PIL import Image, ImageDraw, ImageOps
 
@@ -24,24 +25,31 @@ class ImageInfo:
     height: int
 
 
-def inspect_image(path: Path, *, max_pixels: int) -> ImageInfo | str:
+def inspect_image(path: Path | IO[bytes], *, max_pixels: int) -> ImageInfo | str:
     """The image's format and size once all its data has decoded, or the reason it cannot be trained on."""
+    return _checked(path, max_pixels=max_pixels, setting="FLASHJOBS_DATASET_MAX_IMAGE_PIXELS", decode=True)
+
+
+def check_image_header(source: IO[bytes], *, max_pixels: int, setting: str) -> ImageInfo | str:
+    """inspect_image's checks from the header alone (format, pixel count): cheap enough for every request."""
+    return _checked(source, max_pixels=max_pixels, setting=setting, decode=False)
+
+
+def _checked(source: Path | IO[bytes], *, max_pixels: int, setting: str, decode: bool) -> ImageInfo | str:
     try:
-        with Image.open(path) as image:
+        with Image.open(source) as image:
             width, height = image.size
             if image.format not in TRAINABLE_FORMATS:
                 formats = ", ".join(sorted(TRAINABLE_FORMATS))
                 return f"{image.format} images are not read by training (formats: {formats})"
             if width * height > max_pixels:
-                return (
-                    f"{width}x{height} pixels is over the limit of {max_pixels} (a decompression bomb?; "
-                    "FLASHJOBS_DATASET_MAX_IMAGE_PIXELS)"
-                )
-            if image.format in ("JPEG", "MPO"):
-                # libjpeg scales by 1/8 inside the inverse DCT: every byte of the entropy-coded data is still
-                # decoded (truncated or broken streams raise as at full size) for 0.6 of the CPU time.
-                image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))
-            image.load()
+                return f"{width}x{height} pixels is over the limit of {max_pixels} (a decompression bomb?; {setting})"
+            if decode:
+                if image.format in ("JPEG", "MPO"):
+                    # libjpeg scales by 1/8 inside the inverse DCT: every byte of the entropy-coded data is still
+                    # decoded (truncated or broken streams raise as at full size) for 0.6 of the CPU time.
+                    image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))
+                image.load()
             return ImageInfo(format=image.format, width=width, height=height)
     except Image.DecompressionBombError as exc:
         return f"a decompression bomb: {exc}"

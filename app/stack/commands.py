@@ -57,6 +57,11 @@ def worker_argv(hostname: str = "flashjobs@%h", loglevel: str = "info") -> list[
     ]
 
 
+def predictor_argv() -> list[str]:
+    """The prediction server's command line (worker/serving/: torch, without Flash)."""
+    return [sys.executable, "-m", "worker.serving"]
+
+
 def local_url(host: str, port: int) -> str:
     """The URL a local client uses for a server bound to host:port."""
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host

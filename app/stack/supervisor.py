@@ -1,4 +1,4 @@
-"""`flashjobs up`: the bundled Redis, the API and one Celery worker as child processes, kept running.
+"""`flashjobs up`: the bundled Redis, the API, one Celery worker and a prediction server as children, kept running.
 
 Each child runs in a session of its own, so a Ctrl-C in the terminal reaches only this process, which then stops
 them in the order that loses nothing: the worker first (its running job checkpoints and goes back to the queue),
@@ -19,14 +19,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from app.core.config import Settings
-from app.stack.commands import NotReady, api_argv, local_url, safe_url, wait_ready, worker_argv
+from app.stack.commands import NotReady, api_argv, local_url, predictor_argv, safe_url, wait_ready, worker_argv
 from app.stack.lock import StackLock, running_stack
 from app.stack.processes import die_with_parent, is_running, send, start_time, stop_tree
 
 # How long each child may take to stop after SIGTERM before it gets SIGKILL. The worker's running job
 # finishes its batch and writes a checkpoint first; on a CPU a batch can take seconds.
-STOP_TIMEOUT_S = {"worker": 120.0, "api": 15.0, "redis": 15.0}
-STOP_ORDER = ("worker", "api", "redis")
+STOP_TIMEOUT_S = {"worker": 120.0, "predictor": 15.0, "api": 15.0, "redis": 15.0}
+STOP_ORDER = ("worker", "predictor", "api", "redis")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 FIRST_BACKOFF_S, MAX_BACKOFF_S = 0.5, 30.0
 
@@ -114,7 +114,9 @@ class Stack:
             return start_redis_server(
                 port=self.settings.embedded_redis_port, data_dir=self.redis_dir, preexec_fn=die_with_parent
             )
-        argv = api_argv(self.host, self.port) if name == "api" else worker_argv()
+        argv = {"api": lambda: api_argv(self.host, self.port), "worker": worker_argv, "predictor": predictor_argv}[
+            name
+        ]()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with (self.log_dir / f"{name}.log").open("ab") as log:
             return subprocess.Popen(
@@ -164,6 +166,7 @@ class Stack:
         self.say(f"Database: {safe_url(self.settings.effective_database_url)} (migrated)")
         self.launch("api")
         self.launch("worker")
+        self.launch("predictor")
         try:
             wait_ready(self.url, abort_if=self.supervise)
         except NotReady as exc:
@@ -276,7 +279,7 @@ def run_stack(settings: Settings, *, host: str, port: int, say: Say) -> int:
                 say(f"Sent the {resent} queued job(s) of the killed stack to the queue again.")
         say(f"[green]flashjobs is up:[/] {stack.url}  (API docs: {stack.url}/docs)")
         say(f"Data: {settings.data_dir.resolve()}   Artifacts: {settings.effective_artifact_dir}")
-        say(f"Logs: {stack.log_dir.resolve()}/{{api,worker}}.log   Press Ctrl-C to stop.")
+        say(f"Logs: {stack.log_dir.resolve()}/{{api,worker,predictor}}.log   Press Ctrl-C to stop.")
         stack.run_until_stopped()
         return 0
     except StackError as exc:

@@ -169,6 +169,12 @@ def test_unreachable_api_is_reported_with_a_hint():
     assert "cannot reach the API" in result.stderr and "flashjobs up" in result.stderr
 
 
+def test_predict_names_a_file_it_cannot_read(tmp_path):
+    missing = tmp_path / "no-such.png"
+    result = subprocess.run([*FLASHJOBS, "predict", "job", str(missing)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and f"cannot read {missing}" in " ".join(result.stderr.split())
+
+
 # ------------------------------------------------------------------ against `flashjobs up`
 
 
@@ -215,6 +221,16 @@ def test_failing_chain_through_the_cli(up, tmp_path):
     cancelled = up.cli("cancel", first)
     assert cancelled.returncode == 1
     assert f"HTTP 409: job {first} is already failed" in " ".join(cancelled.stderr.split())
+
+
+def test_predict_for_an_unknown_job_says_so_in_the_apis_words(up, tmp_path):
+    from tests.helpers import png_bytes
+
+    image = tmp_path / "cat.png"
+    image.write_bytes(png_bytes(16, 16))
+    argv = [*FLASHJOBS, "predict", "nosuchjob", str(image), "--api-url", up.url]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "HTTP 404: no job 'nosuchjob'" in result.stderr
 
 
 def test_bad_spec_is_rejected_naming_the_field(up, tmp_path):

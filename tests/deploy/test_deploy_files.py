@@ -58,8 +58,8 @@ def dockerfile_instruction(name: str) -> list[str]:
 
 
 def test_compose_has_the_services_of_a_gpu_host(compose, flashjobs_services):
-    assert set(compose["services"]) >= {"postgres", "redis", "migrate", "api", "reconciler", "worker"}
-    assert set(flashjobs_services) == {"migrate", "api", "reconciler", "worker"}  # one image for all of them
+    assert set(compose["services"]) >= {"postgres", "redis", "migrate", "api", "reconciler", "worker", "predictor"}
+    assert set(flashjobs_services) == {"migrate", "api", "reconciler", "worker", "predictor"}  # one image for all
     assert "--appendonly" in compose["services"]["redis"]["command"]
     for name in ("postgres", "redis", "api"):
         assert "healthcheck" in compose["services"][name], name
@@ -76,12 +76,18 @@ def test_every_flashjobs_variable_compose_sets_is_a_setting(compose):
 
 def test_every_command_compose_runs_exists_in_the_cli(flashjobs_services):
     commands = {name: parse_command_line(service["command"]) for name, service in flashjobs_services.items()}
-    assert commands == {"migrate": "db upgrade", "api": "api", "reconciler": "reconcile", "worker": "worker"}
+    assert commands == {
+        "migrate": "db upgrade",
+        "api": "api",
+        "reconciler": "reconcile",
+        "worker": "worker",
+        "predictor": "predictor",
+    }
 
 
 def test_migrations_run_before_the_services_that_need_them(compose, flashjobs_services):
     assert compose["services"]["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
-    for name in ("api", "reconciler", "worker"):
+    for name in ("api", "reconciler", "worker", "predictor"):
         assert flashjobs_services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
 
 
@@ -89,7 +95,7 @@ def test_worker_reserves_a_gpu_and_shares_artifacts_and_datasets_with_the_api(fl
     worker = flashjobs_services["worker"]
     device = worker["deploy"]["resources"]["reservations"]["devices"][0]
     assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"] and device["count"] == 1
-    for name in ("api", "worker"):
+    for name in ("api", "worker", "predictor"):
         env, volumes = environment(flashjobs_services[name]), flashjobs_services[name]["volumes"]
         assert f"artifacts:{env['FLASHJOBS_ARTIFACT_DIR']}" in volumes
         assert f"datasets:{env['FLASHJOBS_DATA_DIR']}" in volumes

@@ -24,6 +24,7 @@ class ServiceStack:
         self.url = f"http://127.0.0.1:{self.port}"
         self.api: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
+        self.predictors: list[subprocess.Popen[bytes]] = []
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         log = (self.log_dir / f"{name}.log").open("ab")
@@ -44,6 +45,12 @@ class ServiceStack:
         self.workers.append(worker)
         return worker
 
+    def start_predictor(self) -> subprocess.Popen[bytes]:
+        """A prediction server (worker/serving/), as `flashjobs predictor` runs it; it registers within seconds."""
+        predictor = self._spawn(f"predictor{len(self.predictors)}", ["worker.serving"])
+        self.predictors.append(predictor)
+        return predictor
+
     def logs(self, name: str) -> str:
         path = self.log_dir / f"{name}.log"
         return path.read_text()[-6000:] if path.exists() else ""
@@ -52,7 +59,7 @@ class ServiceStack:
         return "\n".join(f"--- {p.name}\n{p.read_text()[-4000:]}" for p in sorted(self.log_dir.rglob("*.log")))
 
     def stop(self) -> None:
-        for process in [*self.workers, self.api]:
+        for process in [*self.workers, *self.predictors, self.api]:
             if process is not None and process.poll() is None:
                 try:
                     os.killpg(process.pid, signal.SIGKILL)
@@ -73,14 +80,17 @@ def wait_for(predicate: Callable[[], T], *, timeout: float, interval: float = 0.
 
 
 def training_pids(job_id: str) -> list[int]:
-    """Processes running an attempt of this job (the supervisor's child)."""
+    """Processes running an attempt of this job (the supervisor's child, and its loader workers)."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+                # A spare started ahead (worker/spare.py) has no job id in its command line; its output, once it
+                # has a job, goes to the job's attempt log.
+                output = os.readlink(entry / "fd" / "1") if b"--spare" in cmdline else ""
             except OSError:
                 continue
-            if b"worker.run_attempt" in cmdline and job_id.encode() in cmdline:
+            if b"worker.run_attempt" in cmdline and (job_id.encode() in cmdline or f"/{job_id}/" in output):
                 pids.append(int(entry.name))
     return pids

@@ -30,7 +30,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     clean_up(running)
 
 
-@pytest.mark.parametrize("child", ["worker", "redis", "api"])
+@pytest.mark.parametrize("child", ["worker", "redis", "api", "predictor"])
 def test_a_killed_child_is_started_again_and_jobs_run(up: Up, child: str):
     before = up.children()
     os.kill(before[child], signal.SIGKILL)

@@ -14,14 +14,8 @@ from worker.training.datasets import LabelledDataset, balanced_subset
 from worker.training.download import ensure_cifar
 from worker.training.errors import TrainingError
 from worker.training.image_folders import read_image_folders
-from worker.training.transforms import (
-    CIFAR_MEAN,
-    CIFAR_STD,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    ClassificationTransform,
-    Preprocess,
-)
+from worker.training.preprocess import CIFAR_MEAN, CIFAR_STD, IMAGENET_MEAN, IMAGENET_STD, Preprocess
+from worker.training.transforms import ClassificationTransform
 from worker.training.uploaded import read_uploaded
 
 

@@ -7,8 +7,7 @@ decode, ~1,100 images/s per loader core: a bound for a GPU); batched they cost ~
 core (docs/benchmarks.md, Input pipeline), and uint8 batches are a quarter of the bytes to pin and copy.
 """
 
-import functools
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -17,44 +16,7 @@ from flash.core.data.io.input_transform import InputTransform
 from flash.core.data.transforms import ApplyToKeys
 from torchvision import transforms as T
 
-# Per-channel statistics of the CIFAR training sets (the usual values; CIFAR-10 and -100 differ by <0.02).
-CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
-CIFAR_STD = (0.2470, 0.2435, 0.2616)
-# ImageNet's, the convention for photos of unknown origin (and for any later ImageNet-pretrained backbone).
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-@dataclass(frozen=True)
-class Preprocess:
-    """What a caller must do to an RGB image before the model sees it (written to model.pt as preprocess.json)."""
-
-    image_size: int  # resize to image_size x image_size (skipped when the image already has that size)
-    mean: tuple[float, float, float]  # after scaling pixels to [0, 1]
-    std: tuple[float, float, float]
-
-    def as_dict(self) -> dict:
-        return {
-            **asdict(self),
-            "resize": "bilinear, to image_size x image_size",
-            "scale": "pixel / 255",
-            "channels": "RGB",
-            "layout": "NCHW",
-        }
-
-
-def normalise(images: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
-    """uint8 N x C x H x W -> float32 (pixel / 255 - mean) / std, in one pass over the batch."""
-    shift, scale = _shift_and_scale(mean, std, images.device)
-    return images.float().sub_(shift).div_(scale)
-
-
-@functools.lru_cache(maxsize=16)
-def _shift_and_scale(mean: tuple[float, ...], std: tuple[float, ...], device: torch.device):
-    # Made once per device: building them per batch is a blocking host-to-GPU copy that stalls the input queue.
-    shift = torch.tensor(mean, device=device).mul_(255).view(1, -1, 1, 1)
-    scale = torch.tensor(std, device=device).mul_(255).view(1, -1, 1, 1)
-    return shift, scale
+from worker.training.preprocess import CIFAR_MEAN, CIFAR_STD, normalise, sample_transform
 
 
 def random_crop_flip(images: torch.Tensor, padding: int) -> torch.Tensor:
@@ -90,10 +52,10 @@ class ClassificationTransform(InputTransform):
     resize: bool = False  # False when the images already have image_size (CIFAR at 32): saves a resample
 
     def per_sample_transform(self):
-        resize = [T.Resize((self.image_size, self.image_size), antialias=True)] if self.resize else []
+        # The same function as the prediction server's (worker/training/preprocess.py).
         return T.Compose(
             [
-                ApplyToKeys(DataKeys.INPUT, T.Compose([*resize, T.PILToTensor()])),
+                ApplyToKeys(DataKeys.INPUT, sample_transform(self.image_size, resize=self.resize)),
                 ApplyToKeys(DataKeys.TARGET, torch.as_tensor),
             ]
         )

@@ -1,0 +1,49 @@
+"""Predictions: a finished job's model applied to images sent as multipart files or JSON base64."""
+
+from dataclasses import replace
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from app.api.deps import JobDep, SettingsDep
+from app.api.openapi import JOB_NOT_FOUND, PREDICTION_REFUSED
+from app.predictions import service
+from app.predictions.inputs import read_request
+from app.predictions.schemas import MAX_TOP_K, PredictionsIn, PredictionsOut
+
+router = APIRouter(prefix="/v1/jobs/{job_id}/predictions", tags=["predictions"])
+TopK = Annotated[int | None, Query(ge=1, le=MAX_TOP_K, description="Classes per image (default 5)")]
+
+# The body is read by the route (multipart or JSON), not by FastAPI, so its shapes are declared for the API's docs.
+PREDICTIONS_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "file": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                    "top_k": {"type": "integer", "minimum": 1, "maximum": MAX_TOP_K},
+                },
+            }
+        },
+        "application/json": {"schema": PredictionsIn.model_json_schema()},
+    },
+}
+
+
+@router.post(
+    "",
+    response_model=PredictionsOut,
+    openapi_extra={"requestBody": PREDICTIONS_BODY},
+    responses={**JOB_NOT_FOUND, **PREDICTION_REFUSED},
+)
+async def create_predictions(
+    job: JobDep, request: Request, settings: SettingsDep, top_k: TopK = None
+) -> PredictionsOut:
+    """For each image, its top_k classes of the job's dataset with their probabilities, highest first."""
+    parsed = await read_request(request, settings=settings)
+    if parsed.top_k is None and top_k is not None:
+        parsed = replace(parsed, top_k=top_k)  # a top_k in the body wins over the query's
+    predictions = await service.predict(redis=request.app.state.redis, job=job, request=parsed, settings=settings)
+    return PredictionsOut(job_id=job.id, predictions=predictions, session=parsed.session)

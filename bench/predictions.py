@@ -1,0 +1,190 @@
+"""Predictions over HTTP against the same TorchScript model called directly in one process.
+
+What it measures
+    `flashjobs up` (API, bundled Redis, one warm Celery worker, one prediction server, SQLite) trains a small job
+    (ResNet-18 on synthetic CIFAR-10 at 32 px), then, with loopback clients on keep-alive connections:
+    1. Cold: the first prediction of the model on a running server (the server loads model.pt), and the first
+       answer after the prediction server is killed (`flashjobs up` starts a new one: process start, imports,
+       model load).
+    2. Warm latency, 1 image: POST /v1/jobs/{id}/predictions with one PNG (multipart), one after the other.
+       Direct: the same PNG bytes through the same model in this process (decode, preprocess, forward, softmax,
+       top-k: worker/serving/predict.py's top_classes, on the same device). p50 and p99; target: service p50
+       within 15 ms of direct.
+    3. Throughput, 64-image requests: images/s of requests of 64 PNGs, one after the other, against the same
+       64-image batches called directly. Target: >= 0.8 of direct.
+    Rounds alternate direct and service, so that drift on a shared machine hits both.
+    4. Submit -> first training step with the warm worker (bench/latency.py's measurement); target < 2 s.
+
+How to run
+    .venv/bin/python bench/predictions.py                 # ~3 min on 2 CPU cores
+    .venv/bin/python bench/predictions.py --rounds 5 --single 100 --batches 10 --cifar-stem
+Output
+    bench/results/predictions.json; docs/benchmarks.md reports a run.
+"""
+
+import argparse
+import io
+import json
+import os
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import loadavg, machine, summarize_ms, write_results
+from latency import submit_to_first_step
+from service import running_service, wait_final
+
+TRAINER = {"batch_size": 50, "optimizer": "adam", "learning_rate": 0.001, "num_workers": 0, "max_epochs": 1}
+
+
+def val_pngs(data_dir: Path, count: int) -> list[bytes]:
+    """`count` validation images of the synthetic CIFAR-10 as PNG files' bytes, as a client would send them."""
+    from PIL import Image
+
+    from worker.training.cifar import read_cifar
+
+    val = read_cifar(data_dir / "cifar-10-batches-py", "cifar10").val
+    out = []
+    for image in val.images[:count]:
+        buffer = io.BytesIO()
+        Image.fromarray(image.transpose(1, 2, 0)).save(buffer, format="PNG")
+        out.append(buffer.getvalue())
+    return out
+
+
+def timed_posts(client: httpx.Client, url: str, requests: list[list[bytes]]) -> list[float]:
+    """Seconds per request, each a multipart POST of its images (a 200 is required)."""
+    times = []
+    for images in requests:
+        files = [("file", (f"{i}.png", data, "image/png")) for i, data in enumerate(images)]
+        start = time.perf_counter()
+        response = client.post(url, files=files)
+        times.append(time.perf_counter() - start)
+        if response.status_code != 200:
+            raise RuntimeError(f"HTTP {response.status_code}: {response.text[:500]}")
+    return times
+
+
+def timed_direct(model, requests: list[list[bytes]]) -> list[float]:
+    """Seconds per call of the serving code's top_classes on this process's copy of the model."""
+    from worker.serving.predict import top_classes
+
+    times = []
+    for images in requests:
+        start = time.perf_counter()
+        top_classes(model, images, 5)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def first_answer(client: httpx.Client, url: str, image: bytes, timeout_s: float = 300) -> float:
+    """Seconds until a POST answers 200 (503s while no server has registered are retried)."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < timeout_s:
+        response = client.post(url, files={"file": ("0.png", image, "image/png")})
+        if response.status_code == 200:
+            return time.perf_counter() - start
+        if response.status_code != 503:
+            raise RuntimeError(f"HTTP {response.status_code}: {response.text[:500]}")
+        time.sleep(0.05)
+    raise TimeoutError("no prediction server answered")
+
+
+def predictor_pid(state_dir: Path) -> int:
+    from app.stack.lock import running_stack
+
+    return int((running_stack(state_dir) or {})["children"]["predictor"]["pid"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--single", type=int, default=100, help="1-image requests per round and side")
+    parser.add_argument("--batches", type=int, default=5, help="64-image requests per round and side")
+    parser.add_argument("--batch-images", type=int, default=64)
+    parser.add_argument("--cifar-stem", action="store_true", help="the CIFAR stem (15x the compute at 32 px)")
+    parser.add_argument("--first-step-jobs", type=int, default=2)
+    args = parser.parse_args()
+    from app.artifacts.service import sha256_of
+    from app.synthetic_data import write_cifar10
+    from worker.serving.models import default_device, load_model
+
+    start_load = loadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        write_cifar10(root / "data", train_per_class=20, val_per_class=20)
+        images = val_pngs(root / "data", max(args.batch_images, 200))
+        with running_service(root / "service", root / "data", progress_every_s="0.5") as api_url:
+            spec = {
+                "kind": "train",
+                "dataset": {"name": "cifar10"},
+                "model": {"backbone": "resnet18", "cifar_stem": args.cifar_stem},
+                "trainer": TRAINER,
+            }
+            job = httpx.post(f"{api_url}/v1/jobs", json=spec, timeout=30).json()
+            job, _ = wait_final(api_url, job["id"])
+            assert job["status"] == "succeeded", job
+            url = f"{api_url}/v1/jobs/{job['id']}/predictions"
+            http = httpx.Client(timeout=120)
+            cold = {"first_prediction_of_the_model_s": first_answer(http, url, images[0])}
+            pid = predictor_pid(root / "service" / "state")
+            os.kill(pid, signal.SIGKILL)
+            # The dead server's last heartbeat still looks recent: the request waits on the list for the new one.
+            cold["server_killed_to_first_answer_s"] = first_answer(http, url, images[0])
+
+            device = default_device()
+            artifact_dir = root / "service" / "state" / "artifacts"
+            model_path = next(artifact_dir.rglob(f"{job['id']}/model.pt"))
+            model = load_model(model_path, sha256=sha256_of(model_path), device=device)
+            single = [[images[i % len(images)]] for i in range(args.single)]
+            batches = [images[: args.batch_images]] * args.batches
+            timed_posts(http, url, single[:10] + batches[:1])  # warm both sides' allocators and connections
+            timed_direct(model, single[:10] + batches[:1])
+            sides = {"direct_1": [], "service_1": [], "direct_64": [], "service_64": []}
+            for _ in range(args.rounds):
+                sides["direct_1"] += timed_direct(model, single)
+                sides["service_1"] += timed_posts(http, url, single)
+                sides["direct_64"] += timed_direct(model, batches)
+                sides["service_64"] += timed_posts(http, url, batches)
+            http.close()
+            first_step = submit_to_first_step(api_url, args.first_step_jobs) if args.first_step_jobs else None
+
+    latency = {name: summarize_ms(sides[name]) for name in ("direct_1", "service_1")}
+    throughput = {
+        name: round(args.batch_images / statistics.median(sides[name]), 1) for name in ("direct_64", "service_64")
+    }
+    figures = {
+        "p50_overhead_ms": round(latency["service_1"]["median_ms"] - latency["direct_1"]["median_ms"], 3),
+        "p99_overhead_ms": round(latency["service_1"]["p99_ms"] - latency["direct_1"]["p99_ms"], 3),
+        "p50_ratio": round(latency["service_1"]["median_ms"] / latency["direct_1"]["median_ms"], 3),
+        "throughput_ratio": round(throughput["service_64"] / throughput["direct_64"], 3),
+    }
+    result = {
+        "machine": machine(),
+        "device": str(device),
+        "loadavg_start": start_load,
+        "loadavg_end": loadavg(),
+        "config": vars(args),
+        "targets": {"p50_overhead_ms": "<= 15", "throughput_ratio": ">= 0.8", "submit_to_first_step_s": "< 2"},
+        "figures": figures,
+        "cold": {k: round(v, 3) for k, v in cold.items()},
+        "latency_1_image": latency,
+        "images_per_second_64": throughput,
+        "per_request_64_ms": {name: summarize_ms(sides[name]) for name in ("direct_64", "service_64")},
+        "submit_to_first_step": first_step,
+        "model_bytes": model.nbytes,
+        "image_bytes_mean": round(float(np.mean([len(i) for i in images])), 1),
+    }
+    print(json.dumps({k: result[k] for k in ("figures", "cold", "latency_1_image", "images_per_second_64")}, indent=2))
+    print(f"wrote {write_results('predictions', result)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""The wire between the API and the servers: requests encode and decode whole, and the API's wait outlasts
+redis-py's 5 s socket timeout (real Redis)."""
+
+import asyncio
+import threading
+import time
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+
+from app.predictions import protocol
+from app.predictions.protocol import PredictionRequest
+from app.predictions.service import wait_for_reply
+
+
+def _request(deadline: float) -> PredictionRequest:
+    return PredictionRequest(
+        id=f"test-{time.time_ns()}", job_id="j", model_path="m.pt", model_sha256="0" * 64, top_k=3, deadline=deadline
+    )
+
+
+def test_a_request_decodes_to_its_header_and_images():
+    images = [b"\x89PNG first", b"", b"third\nwith a newline"]
+    decoded, found = protocol.decode_request(protocol.encode_request(_request(1.0), images))
+    assert found == images and decoded.sizes == [10, 0, 20] and decoded.top_k == 3
+    with pytest.raises(ValueError, match="announces"):
+        protocol.decode_request(protocol.encode_request(_request(1.0), images)[:-1])
+    with pytest.raises(ValueError, match="header line"):
+        protocol.decode_request(b"no newline")
+
+
+def test_the_api_waits_past_the_redis_socket_timeout_and_stops_at_the_deadline(redis_url):
+    request = _request(time.time() + 30)
+    late = threading.Timer(6.5, lambda: redis.Redis.from_url(redis_url).lpush(request.reply_key, b'{"late": 1}'))
+    late.start()
+
+    async def wait(message: PredictionRequest) -> bytes | None:
+        client = aioredis.from_url(redis_url, socket_connect_timeout=2)  # as app/main.py makes it
+        try:
+            return await wait_for_reply(client, message)
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(wait(request)) == b'{"late": 1}'
+    started = time.monotonic()
+    assert asyncio.run(wait(_request(time.time() + 1))) is None
+    assert 0.8 < time.monotonic() - started < 3

@@ -1,0 +1,42 @@
+"""Images to top classes: decoded and preprocessed as in training's validation, one forward pass per request."""
+
+import io
+
+import torch
+
+from worker.serving.models import LoadedModel
+from worker.training.preprocess import decode_rgb, normalise, sample_transform
+
+
+class BadImage(Exception):
+    """Image `index` of a request does not decode."""
+
+    def __init__(self, index: int, message: str) -> None:
+        super().__init__(message)
+        self.index = index
+        self.message = message
+
+
+def preprocessed(model: LoadedModel, images: list[bytes]) -> torch.Tensor:
+    """uint8 N x 3 x S x S: each image decoded to RGB and resized with training's per-sample transform."""
+    transform = sample_transform(model.preprocess.image_size)
+    tensors = []
+    for index, data in enumerate(images):
+        try:
+            tensors.append(transform(decode_rgb(io.BytesIO(data))))
+        except Exception as exc:  # the API checked the header; a body that does not decode fails here
+            raise BadImage(index, f"corrupt image: {type(exc).__name__}: {exc}") from exc
+    return torch.stack(tensors)
+
+
+def top_classes(model: LoadedModel, images: list[bytes], top_k: int) -> list[list[dict]]:
+    """For each image, [{label, probability}] of its top_k classes, highest first."""
+    batch = preprocessed(model, images).to(model.device, non_blocking=True)
+    with torch.inference_mode():
+        probabilities = model.module(normalise(batch, model.preprocess.mean, model.preprocess.std)).softmax(dim=-1)
+        values, indices = probabilities.topk(min(top_k, probabilities.shape[1]), dim=-1)
+    names = model.class_names
+    return [
+        [{"label": names[i], "probability": p} for p, i in zip(row_p, row_i, strict=True)]
+        for row_p, row_i in zip(values.cpu().tolist(), indices.cpu().tolist(), strict=True)
+    ]

@@ -1,0 +1,113 @@
+"""The prediction server's loop: take a request off the Redis list, answer it onto its reply key, heartbeat.
+
+One request at a time per process (a model's forward pass uses every core, or the GPU, by itself); more servers,
+on this host or others sharing the Redis and the artifact store, take requests off the same list.
+"""
+
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+
+import redis
+
+from app.core.config import Settings, get_settings
+from app.predictions import protocol
+from worker.serving.models import ModelCache, ModelUnavailable, default_device
+from worker.serving.predict import BadImage, top_classes
+
+log = logging.getLogger("flashjobs.predictor")
+POLL_S = 1  # how often an idle server looks at its stop flag
+
+
+class PredictionServer:
+    """Answers prediction requests from the Redis at `redis_url` with the models of `cache`."""
+
+    def __init__(self, redis_url: str, cache: ModelCache) -> None:
+        self.redis_url = redis_url
+        self.client = redis.Redis.from_url(redis_url)
+        self.cache = cache
+        self.id = f"{socket.gethostname()}:{os.getpid()}"
+        self.stop = threading.Event()
+
+    def handle(self, message: bytes) -> tuple[str, dict] | None:
+        """(reply key, answer) for one encoded request; None for one that is past its deadline or unreadable."""
+        try:
+            request, images = protocol.decode_request(message)
+        except (ValueError, TypeError) as exc:
+            log.error("dropped a prediction request that is not one: %s", exc)
+            return None
+        if time.time() > request.deadline:
+            return None  # the API stopped waiting: the answer would only expire unread
+        try:
+            model, loaded = self.cache.get(request.model_path, request.model_sha256)
+            predictions = top_classes(model, images, request.top_k)
+        except ModelUnavailable as exc:
+            return request.reply_key, {"error": {"kind": exc.kind, "message": exc.message}}
+        except BadImage as exc:
+            return request.reply_key, {
+                "error": {"kind": protocol.BAD_IMAGE, "message": exc.message, "index": exc.index}
+            }
+        except Exception as exc:  # the server stays up for the next request
+            log.exception("prediction for job %s failed", request.job_id)
+            return request.reply_key, {"error": {"kind": protocol.INTERNAL, "message": f"{type(exc).__name__}: {exc}"}}
+        answer = {"predictions": predictions, "device": str(model.device), "load_s": model.load_s if loaded else None}
+        return request.reply_key, answer
+
+    def serve_one(self) -> bool:
+        """Wait up to POLL_S for a request and answer it; whether there was one."""
+        popped = self.client.brpop([protocol.REQUESTS], timeout=POLL_S)
+        if popped is None:
+            return False
+        handled = self.handle(popped[1])
+        if handled is not None:
+            key, answer = handled
+            with self.client.pipeline(transaction=False) as pipe:
+                pipe.lpush(key, json.dumps(answer)).expire(key, protocol.REPLY_TTL_S).execute()
+        return True
+
+    def heartbeat_forever(self, client: redis.Redis) -> None:
+        """Say every HEARTBEAT_S that this server is up (its own connection: the loop's may be blocked)."""
+        while not self.stop.is_set():
+            try:
+                now = time.time()
+                with client.pipeline(transaction=False) as pipe:
+                    pipe.zadd(protocol.SERVERS, {self.id: now})
+                    pipe.zremrangebyscore(protocol.SERVERS, "-inf", now - 10 * protocol.SERVER_STALE_S)
+                    pipe.execute()
+            except redis.RedisError as exc:  # Redis restarting: the next beat tries again
+                log.warning("heartbeat failed: %s", exc)
+            self.stop.wait(protocol.HEARTBEAT_S)
+        client.zrem(protocol.SERVERS, self.id)
+
+    def run(self) -> None:
+        """Serve until stop is set (SIGTERM, SIGINT); Redis errors are waited out."""
+        beat = threading.Thread(
+            target=self.heartbeat_forever, args=(redis.Redis.from_url(self.redis_url),), daemon=True
+        )
+        beat.start()
+        while not self.stop.is_set():
+            try:
+                self.serve_one()
+            except redis.RedisError as exc:
+                log.warning("Redis: %s; retrying", exc)
+                self.stop.wait(1.0)
+        beat.join(timeout=5)
+
+
+def main(settings: Settings | None = None) -> None:
+    """`flashjobs predictor`: serve predictions with this machine's GPU (or CPU) until SIGTERM."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = settings or get_settings()
+    device = default_device()
+    cache = ModelCache(
+        artifact_dir=settings.effective_artifact_dir, max_bytes=settings.predict_cache_bytes, device=device
+    )
+    server = PredictionServer(settings.effective_redis_url, cache)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: server.stop.set())
+    log.info("prediction server %s on %s, artifacts in %s", server.id, device, settings.effective_artifact_dir)
+    server.run()
