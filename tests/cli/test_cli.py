@@ -243,7 +243,7 @@ def test_bad_spec_is_rejected_naming_the_field(up, tmp_path):
 
 def test_ctrl_c_stops_the_whole_stack_and_leaves_no_process(up):
     info = running_stack(up.state_dir)
-    assert info and info["api_url"] == up.url and set(info["children"]) == {"redis", "api", "worker"}
+    assert info and info["api_url"] == up.url and set(info["children"]) == {"redis", "api", "worker", "predictor"}
     os.killpg(up.process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole foreground group
     assert up.process.wait(timeout=150) == 0, up.output()
     assert "Stopped." in up.output()
