@@ -47,3 +47,23 @@ def test_synthetic_classes_are_learnable(tmp_path):
     means = np.stack([x[y == k].mean(0) for k in range(10)])
     predicted = np.argmin(((val["data"].astype(np.float32)[:, None] - means[None]) ** 2).sum(-1), axis=1)
     assert (predicted == np.asarray(val["labels"])).mean() > 0.3
+
+
+def test_no_pattern_is_another_one_mirrored():
+    """Training flips images left to right, so a class whose mirror image is another class could not be learned."""
+    import numpy as np
+
+    from app.synthetic_data import PATTERNS, _pattern
+
+    rng = np.random.default_rng(0)
+
+    def spectrum(images: np.ndarray) -> np.ndarray:  # phase-free: each image has its own random phase or place
+        return np.abs(np.fft.fft2(images)).mean(axis=0).ravel()
+
+    centroids = {name: spectrum(_pattern(name, rng, 200, 32)) for name in PATTERNS}
+    for name in PATTERNS:
+        mirrored = spectrum(_pattern(name, rng, 200, 32)[:, :, ::-1])
+        for other in set(PATTERNS) - {name}:
+            # 0.0 for a diagonal mirrored against an anti-diagonal; at least 0.82 between the patterns used now
+            distance = np.linalg.norm(mirrored - centroids[other]) / np.linalg.norm(centroids[other])
+            assert distance > 0.5, f"{name} mirrored is {other}"
