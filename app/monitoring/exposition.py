@@ -78,6 +78,12 @@ class _StoreCollector(Collector):
         for (status, error_type), count in sorted(reading.outcomes.items()):
             finished.add_metric([status, error_type], count)
         yield finished
+        deliveries = GaugeMetricFamily(
+            "flashjobs_webhook_deliveries", "Webhook deliveries in the outbox by status", labels=["status"]
+        )
+        for status, count in reading.deliveries.items():
+            deliveries.add_metric([status], count)
+        yield deliveries
         yield CounterMetricFamily(
             "flashjobs_attempt_restarts",
             "Attempts after each job's first (lost workers, preemptions)",

@@ -8,6 +8,8 @@ from sqlalchemy.orm import Session
 from app.jobs.models import Job
 from app.jobs.status import FINAL, JobStatus
 from app.metrics.models import Metric
+from app.webhooks.events import DeliveryStatus
+from app.webhooks.models import Delivery
 
 # Series the metrics callback records once per epoch (worker/training/metrics.py), split "train".
 EPOCH_SERIES = ("epoch_seconds", "images_per_second")
@@ -20,6 +22,7 @@ class StoreReading:
     outcomes: dict[tuple[str, str], int]  # (final status, error type or "") -> jobs
     started: int  # jobs that ever started an attempt
     restarts: int  # attempts after each job's first
+    deliveries: dict[str, int]  # webhook delivery status -> deliveries
     epochs: list[tuple[int, str, float]]  # (metric row id, series, value) recorded after the watermark
     watermark: int  # the highest metric row id read
 
@@ -38,6 +41,7 @@ def read_store(session: Session, *, after_metric_id: int | None) -> StoreReading
     started, restarts = session.execute(
         select(func.count(), func.coalesce(func.sum(Job.attempt - 1), 0)).where(Job.attempt > 0)
     ).one()
+    deliveries = dict(session.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all())
     epochs: list[tuple[int, str, float]] = []
     if after_metric_id is None:  # the first scrape of this process: count from here on
         watermark = session.scalar(select(func.coalesce(func.max(Metric.id), 0)))
@@ -57,6 +61,7 @@ def read_store(session: Session, *, after_metric_id: int | None) -> StoreReading
         outcomes=outcomes,
         started=started,
         restarts=restarts,
+        deliveries={s.value: deliveries.get(s.value, 0) for s in DeliveryStatus},
         epochs=epochs,
         watermark=watermark,
     )

@@ -55,6 +55,7 @@ def test_jobs_queue_outcomes_and_restarts_are_what_sql_records(open_metrics, cli
     assert values[("flashjobs_queue_depth", ())] == 1
     assert values[("flashjobs_jobs_started_total", ())] == 3
     assert values[("flashjobs_attempt_restarts_total", ())] == 1
+    assert values[("flashjobs_webhook_deliveries", (("status", "pending"),))] == 0  # no webhook: none
     finished = {labels: v for (name, labels), v in values.items() if name == "flashjobs_jobs_finished_total"}
     assert finished == {
         (("error_type", "out_of_memory"), ("status", "failed")): 1,
@@ -106,3 +107,17 @@ def test_by_default_only_clients_on_this_host_may_scrape(service_env, peer, stat
     assert answer.status_code == status, answer.text
     if status == 403:
         assert "FLASHJOBS_METRICS_ACCESS" in answer.json()["detail"]
+
+
+def test_webhook_deliveries_are_counted_by_status(open_metrics, client, monkeypatch):
+    from app.core.config import get_settings
+
+    monkeypatch.setenv("FLASHJOBS_WEBHOOK_ALLOW_NETWORKS", '["127.0.0.0/8"]')
+    get_settings.cache_clear()
+    hook = client.post("/v1/webhooks", json={"url": "http://127.0.0.1:9/hook", "events": ["job.status_changed"]})
+    assert hook.status_code == 201, hook.text
+    running_job(client)  # queued, then running: two events waiting for a receiver that is not there
+
+    values = scrape(client)
+    assert values[("flashjobs_webhook_deliveries", (("status", "pending"),))] == 2
+    assert values[("flashjobs_webhook_deliveries", (("status", "delivered"),))] == 0
