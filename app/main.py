@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from app.api.body_limit import BodyLimit
 from app.api.errors import install_error_handlers
-from app.api.routes import artifacts, datasets, health, jobs, metrics
+from app.api.routes import artifacts, datasets, health, jobs, metrics, transfer
 from app.core.config import Settings, get_settings
 from app.core.migrate import upgrade
 from app.jobs.freshness import freshness
@@ -54,7 +54,14 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
         description="Training and finetune jobs for Lightning Flash image classifiers.",
     )
-    for router in (health.router, jobs.router, metrics.router, artifacts.router, datasets.router):
+    for router in (
+        health.router,
+        jobs.router,
+        metrics.router,
+        artifacts.router,
+        datasets.router,
+        transfer.router,
+    ):
         app.include_router(router)
     app.add_middleware(BodyLimit, settings=get_settings)
     install_error_handlers(app)

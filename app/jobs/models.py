@@ -36,6 +36,13 @@ class Job(Base):
     error_type: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
     latest_metrics: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    # What the worker found at the start that the user should know (leakage along a chain); None: not checked.
+    warnings: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # A control run and the finetune it is the control of, linked both ways; no foreign keys, as for dataset_id.
+    control_id: Mapped[str | None] = mapped_column(String(32))
+    control_of: Mapped[str | None] = mapped_column(String(32), index=True)
+    # What a job that computes rather than trains answers with (a recommendation's ranking).
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     # Both serve newest-first pages as index ranges (bench/store_scale.py): the second also filters by status.
     __table_args__ = (

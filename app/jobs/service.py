@@ -5,23 +5,22 @@ marks the job changed (app/jobs/changes.py) so that API processes re-read what t
 Functions that make jobs runnable return their ids; the caller dispatches them after the commit.
 """
 
-import base64
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.core.bounds import CONTROL_CHARACTERS
 from app.core.db import utcnow
-from app.core.errors import Conflict, Invalid, NotFound
+from app.core.errors import Conflict, NotFound
 from app.datasets.usage import attach_dataset, dataset_ready_or_none
 from app.jobs.changes import mark_changed
+from app.jobs.listing import decode_cursor, encode_cursor, get_job, list_jobs  # noqa: F401  (callers use service.*)
 from app.jobs.models import Job
 from app.jobs.schemas import JobSpec
-from app.jobs.specs import normalize, resolve_parent
+from app.jobs.specs import control_spec, normalize, resolve_parent
 from app.jobs.status import ACTIVE, FINAL, NOT_STARTED, JobStatus
 
 
@@ -33,74 +32,51 @@ def new_job_id() -> str:
 
 
 def create_chain(session: Session, *, steps: Sequence[JobSpec], loc: list[str | int]) -> tuple[list[Job], list[str]]:
-    """Validate and insert jobs (one, or a chain whose steps may start from earlier steps); all or none."""
+    """Validate and insert jobs (one, or a chain whose steps may start from earlier steps); all or none.
+
+    A finetune that asks for a control run brings it along, linked both ways, after the steps (so that step i
+    stays jobs[i])."""
     jobs: list[Job] = []
+    controls: list[Job] = []
     for index, spec in enumerate(steps):
         step_loc = [*loc, index] if len(loc) and loc[-1] == "steps" else loc
         parent = resolve_parent(session, spec=spec, earlier=jobs, loc=step_loc)
         normalized = normalize(spec=spec, parent=parent, loc=step_loc)
         dataset_id, dataset_ready = attach_dataset(session, dataset=normalized["dataset"], loc=[*step_loc, "dataset"])
         ready = (parent is None or parent.status == JobStatus.SUCCEEDED) and dataset_ready
-        status = JobStatus.QUEUED if ready else JobStatus.WAITING
-        job = Job(
-            id=new_job_id(),
-            kind=spec.kind,
-            status=status,
-            spec=normalized,
-            parent_id=parent.id if parent else None,
-            dataset_id=dataset_id,
-            created_at=utcnow(),
-            attempt=0,
-            lost_attempts=0,
-            epochs_done=0,
-            max_epochs=spec.trainer.max_epochs,
-            latest_metrics={},
+        jobs.append(
+            _new_job(session, normalized, parent_id=parent.id if parent else None, dataset_id=dataset_id, ready=ready)
         )
-        session.add(job)
-        jobs.append(job)
+        if spec.control is not None:  # needs no parent: it may run at once, while the parent still trains
+            control = _new_job(
+                session, control_spec(normalized), parent_id=None, dataset_id=dataset_id, ready=dataset_ready
+            )
+            control.control_of, jobs[-1].control_id = jobs[-1].id, control.id
+            controls.append(control)
+    jobs += controls
     session.flush()
     return jobs, [job.id for job in jobs if job.status == JobStatus.QUEUED]
 
 
-# ---------------------------------------------------------------- reading
-
-
-def get_job(session: Session, *, job_id: str) -> Job | None:
-    return session.get(Job, job_id)
-
-
-def list_jobs(
-    session: Session, *, status: JobStatus | None, kind: str | None, limit: int, cursor: str | None
-) -> tuple[list[Job], str | None]:
-    """Newest first, keyset-paginated on (created_at, id)."""
-    query = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
-    if status:
-        query = query.where(Job.status == status)
-    if kind:
-        query = query.where(Job.kind == kind)
-    if cursor:
-        created_at, job_id = decode_cursor(cursor)
-        # A row value is an index range on both backends; the equivalent OR form walks the index from the top.
-        query = query.where(tuple_(Job.created_at, Job.id) < tuple_(created_at, job_id))
-    rows = list(session.scalars(query))
-    if len(rows) <= limit:
-        return rows, None
-    last = rows[limit - 1]
-    return rows[:limit], encode_cursor(last.created_at, last.id)
-
-
-def encode_cursor(created_at: datetime, job_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{job_id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        created_at, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        if CONTROL_CHARACTERS.search(job_id):  # Postgres text cannot hold NUL
-            raise ValueError(job_id)
-        return datetime.fromisoformat(created_at), job_id
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Invalid(["query", "cursor"], "not a cursor this API returned") from exc
+def _new_job(
+    session: Session, spec: dict[str, Any], *, parent_id: str | None, dataset_id: str | None, ready: bool
+) -> Job:
+    job = Job(
+        id=new_job_id(),
+        kind=spec["kind"],
+        status=JobStatus.QUEUED if ready else JobStatus.WAITING,
+        spec=spec,
+        parent_id=parent_id,
+        dataset_id=dataset_id,
+        created_at=utcnow(),
+        attempt=0,
+        lost_attempts=0,
+        epochs_done=0,
+        max_epochs=spec["trainer"]["max_epochs"],
+        latest_metrics={},
+    )
+    session.add(job)
+    return job
 
 
 # ---------------------------------------------------------------- transitions
@@ -166,6 +142,16 @@ def heartbeat(session: Session, *, job_id: str, attempt: int) -> str | None:
         .values(heartbeat_at=utcnow())
         .returning(Job.status)
     ).scalar()
+
+
+def record_warnings(session: Session, *, job_id: str, attempt: int, warnings: list[dict[str, Any]]) -> bool:
+    """Store what the worker found at the job's start (app/jobs/schemas.JobWarning); False: the attempt lost it."""
+    done = session.execute(
+        update(Job).where(Job.id == job_id, Job.attempt == attempt, Job.status.in_(ACTIVE)).values(warnings=warnings)
+    )
+    if done.rowcount:
+        mark_changed(session, job_id)
+    return bool(done.rowcount)
 
 
 def fence(session: Session, *, job_id: str, attempt: int) -> bool:

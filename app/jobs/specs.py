@@ -26,8 +26,12 @@ def resolve_parent(session: Session, *, spec: JobSpec, earlier: list[Job], loc: 
         return None
     if init is None:
         raise Invalid([*loc, "init_from"], "a finetune job needs init_from: the job whose backbone it starts from")
-    if (init.job_id is None) == (init.step is None):
-        raise Invalid([*loc, "init_from"], "give exactly one of job_id or step")
+    if sum(given is not None for given in (init.job_id, init.step, init.random)) != 1:
+        raise Invalid([*loc, "init_from"], "give exactly one of job_id, step or random")
+    if init.random is not None:
+        if not init.random:
+            raise Invalid([*loc, "init_from", "random"], "random must be true (or left out)")
+        return None
     if init.step is not None:
         if loc[-1:] == [] or not isinstance(loc[-1], int):
             raise Invalid([*loc, "init_from", "step"], "step is only valid inside a chain (POST /v1/chains)")
@@ -81,7 +85,28 @@ def normalize(*, spec: JobSpec, parent: Job | None, loc: list[str | int]) -> dic
             [*loc, "dataset", "train_folder"], f"folders apply only to dataset 'folder', not {dataset.name!r}"
         )
 
+    if spec.control is not None:
+        _check_control(spec, finetune, parent, loc=[*loc, "control"])
+
     normalized = spec.model_copy(update={"model": model, "finetune": finetune}).model_dump(mode="json")
     if parent is not None:
         normalized["init_from"] = {"job_id": parent.id}
     return normalized
+
+
+def _check_control(spec: JobSpec, finetune: FinetuneSpec | None, parent: Job | None, *, loc: list[str | int]) -> None:
+    if spec.kind != "finetune" or parent is None:
+        raise Invalid(loc, "a control run compares a finetune from a job's backbone with one without it")
+    assert spec.control is not None and finetune is not None
+    if spec.control.kind == "frozen_random" and finetune.strategy != "freeze":
+        raise Invalid([*loc, "kind"], f"frozen_random is the control of strategy 'freeze', not {finetune.strategy!r}")
+
+
+def control_spec(finetune: dict[str, Any]) -> dict[str, Any]:
+    """The normalised spec of a finetune's control run: its data, model, seed, epochs, optimizer and metrics,
+    from random weights (scratch: everything trains; frozen_random: the random backbone stays frozen)."""
+    kind = finetune["control"]["kind"]
+    spec = {**finetune, "control": None}
+    if kind == "scratch":
+        return {**spec, "kind": "train", "init_from": None, "finetune": None}
+    return {**spec, "init_from": {"job_id": None, "step": None, "random": True}}
