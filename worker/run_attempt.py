@@ -99,6 +99,36 @@ def _check_leakage(job: Job, attempt: int, settings) -> None:
         service.record_warnings(session, job_id=job.id, attempt=attempt, warnings=warnings)
 
 
+def _recommend(job: Job, attempt: int, settings) -> bool:
+    """Rank the candidate backbones for the job's dataset (worker/transfer/recommend.py); False: the job was lost."""
+    from app.jobs.schemas import DatasetSpec, ModelSpec
+    from worker.training.errors import TrainingError
+    from worker.transfer.recommend import Candidate, rank
+
+    spec = job.spec
+    candidates = []
+    with session_scope() as session:
+        for job_id in spec["job_ids"]:
+            source = session.get(Job, job_id)
+            backbone = artifacts.get(session, job_id=job_id, name="backbone")
+            if source is None or backbone is None:
+                raise TrainingError("bad_parent", f"job {job_id} has no backbone artifact")
+            model = ModelSpec(**source.spec["model"])
+            path = settings.effective_artifact_dir / backbone.path
+            candidates.append(Candidate(job_id, path, model, source.spec["dataset"], source.kind))
+    result = rank(
+        dataset=DatasetSpec(**spec["dataset"]),
+        candidates=candidates,
+        sample_size=spec["sample_size"],
+        seed=spec["seed"],
+        include_random=spec["include_random"],
+        data_dir=settings.data_dir,
+        artifact_dir=settings.effective_artifact_dir,
+    )
+    with session_scope() as session:
+        return service.record_result(session, job_id=job.id, attempt=attempt, result=result)
+
+
 def _is_out_of_memory(exc: BaseException) -> bool:
     return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
 
@@ -127,6 +157,11 @@ def run(job_id: str, attempt: int) -> int:
         from worker.training.errors import TrainingError, in_user_terms
 
         try:
+            if job.kind == "recommend":
+                if not _recommend(job, attempt, settings):
+                    return EXIT_YIELDED
+                write_outcome(outcome_path(work_dir, attempt), JobStatus.SUCCEEDED)
+                return 0
             _check_leakage(job, attempt, settings)
             result = recipe.run(
                 spec=JobSpec.model_validate(job.spec),

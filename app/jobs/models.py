@@ -1,12 +1,14 @@
 """SQL tables of the jobs domain: jobs and the idempotency keys of the POSTs that create them."""
 
+import uuid
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.db import Base, UTCDateTime
+from app.core.db import Base, UTCDateTime, utcnow
+from app.jobs.status import JobStatus
 
 
 class Job(Base):
@@ -48,6 +50,24 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_created", "created_at", "id"),
         Index("ix_jobs_status_created", "status", "created_at", "id"),
+    )
+
+
+def new_job(spec: dict[str, Any], *, parent_id: str | None, dataset_id: str | None, ready: bool) -> Job:
+    """A job row for a normalised spec: queued when it can run now, else waiting (for its parent or dataset)."""
+    return Job(
+        id=uuid.uuid4().hex,
+        kind=spec["kind"],
+        status=JobStatus.QUEUED if ready else JobStatus.WAITING,
+        spec=spec,
+        parent_id=parent_id,
+        dataset_id=dataset_id,
+        created_at=utcnow(),
+        attempt=0,
+        lost_attempts=0,
+        epochs_done=0,
+        max_epochs=spec["trainer"]["max_epochs"] if "trainer" in spec else 1,  # a recommendation: one step
+        latest_metrics={},
     )
 
 

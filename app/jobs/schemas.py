@@ -144,6 +144,24 @@ class JobSpec(StrictModel):
     metrics: MetricsSpec = MetricsSpec()
 
 
+class RecommendationSpec(StrictModel):
+    """POST /v1/recommendations: rank backbones for a dataset by LogME, as a short job on a worker."""
+
+    kind: Literal["recommend"] = "recommend"
+    dataset_id: str = Field(min_length=1, max_length=32, description="An uploaded dataset (POST /v1/datasets)")
+    job_ids: list[Annotated[str, Field(max_length=64)]] | None = Field(
+        None, max_length=100, description="Succeeded jobs whose backbones to rank; default the newest ones"
+    )
+    sample_size: int = Field(
+        500,
+        ge=2,
+        le=SQL_INT_MAX,
+        description="Class-balanced training images scored; at most FLASHJOBS_RECOMMEND_MAX_SAMPLE",
+    )
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    include_random: bool = Field(True, description="Also score a random backbone of each architecture, as a floor")
+
+
 class ChainIn(StrictModel):
     steps: list[JobSpec] = Field(min_length=1, max_length=1000, description="At most FLASHJOBS_MAX_CHAIN_STEPS")
 

@@ -1,6 +1,11 @@
 """What GET /v1/jobs/{id}/transfer answers: a finetune beside its control run, epoch by epoch."""
 
+from datetime import datetime
+from typing import Any
+
 from pydantic import BaseModel, Field
+
+from app.jobs.schemas import JobError
 
 # The validation series compared; the gain of each is finetune minus control (for val_loss, negative is better).
 COMPARED = ("val_accuracy", "val_loss", "val_f1", "val_auroc")
@@ -41,3 +46,25 @@ class TransferOut(BaseModel):
         description="how many epochs sooner the finetune reached the control's best accuracy (negative: later)"
     )
     final_gain: dict[str, float] = Field(description="the gain at the last epoch both sides have")
+
+
+class RankedBackbone(BaseModel):
+    job_id: str | None = Field(description="None for the random backbone scored as a floor")
+    score: float = Field(description="LogME: mean log evidence per sample; higher transfers better")
+    backbone: dict[str, Any] = Field(description="architecture, cifar_stem")
+    dataset: dict[str, Any] | None = Field(description="what the job trained on (its spec's dataset)")
+    kind: str | None = Field(description="train or finetune; None for a random backbone")
+    seconds: float = Field(description="feature extraction and scoring")
+
+
+class RecommendationOut(BaseModel):
+    id: str
+    status: str
+    dataset_id: str
+    job_ids: list[str] = Field(description="the jobs whose backbones it ranks")
+    sample_size: int
+    created_at: datetime
+    finished_at: datetime | None
+    error: JobError | None
+    ranking: list[RankedBackbone] | None = Field(description="best first, once it succeeded")
+    sampled: int | None = Field(description="images scored (class-balanced)")

@@ -4,8 +4,9 @@ from sqlalchemy.orm import Session
 
 from app.core.errors import NotFound
 from app.jobs.models import Job
+from app.jobs.schemas import JobError
 from app.metrics.service import epochs_after
-from app.transfer.schemas import COMPARED, Compute, EpochComparison, Side, TransferOut
+from app.transfer.schemas import COMPARED, Compute, EpochComparison, RecommendationOut, Side, TransferOut
 
 
 def transfer_report(session: Session, *, job_id: str) -> TransferOut:
@@ -76,3 +77,27 @@ def _first_reaching(epochs: dict[int, dict[str, float]], target: float | None) -
     if target is None:
         return None
     return next((e for e in sorted(epochs) if epochs[e].get("val_accuracy", float("-inf")) >= target), None)
+
+
+def recommendation_out(job: Job) -> RecommendationOut:
+    """A recommendation job as the API shows it."""
+    result = job.result or {}
+    return RecommendationOut(
+        id=job.id,
+        status=job.status,
+        dataset_id=job.spec["dataset"]["id"],
+        job_ids=job.spec["job_ids"],
+        sample_size=job.spec["sample_size"],
+        created_at=job.created_at,
+        finished_at=job.finished_at,
+        error=JobError(type=job.error_type, message=job.error_message or "") if job.error_type else None,
+        ranking=result.get("ranking"),
+        sampled=result.get("sampled"),
+    )
+
+
+def get_recommendation(session: Session, *, recommendation_id: str) -> RecommendationOut:
+    job = session.get(Job, recommendation_id)
+    if job is None or job.kind != "recommend":
+        raise NotFound(f"no recommendation {recommendation_id!r}")
+    return recommendation_out(job)
