@@ -74,3 +74,21 @@ def test_rank_deficient_features_match_their_full_rank_part():
         np.mean([brute_force_max(padded, (labels == k).astype(np.float64))[0] / 25 for k in range(2)]), rel=1e-6
     )
     assert expected < 0  # a density of 25 values: the check above compares real numbers
+
+
+def test_features_that_are_all_zero_score_as_the_noise_model_alone():
+    labels = np.arange(20) % 2
+    y = (labels == 0).astype(np.float64)
+    # With F = 0 the evidence is log N(y; 0, I / beta), whatever alpha; its maximum is at beta = n / |y|^2.
+    expected = max(direct_log_evidence(np.zeros((20, 3)), y, 0.0, b) for b in np.linspace(-3, 3, 6001)) / 20
+    assert logme(np.zeros((20, 3)), labels) == pytest.approx(expected, rel=1e-6)
+    assert logme(np.zeros((20, 3)), labels) < logme(fixed_inputs(20, 3, 2, 7, signal=2.0)[0], labels)
+
+
+def test_the_score_does_not_depend_on_the_scale_of_the_features_even_with_fewer_samples_than_features():
+    rng = np.random.default_rng(8)
+    f, labels = np.maximum(rng.normal(size=(10, 512)), 0), np.arange(10) % 2  # every class fitted exactly
+    score = logme(f, labels)
+    assert np.isfinite(score)
+    for scale in (1e-8, 1e6):
+        assert logme(f * scale, labels) == pytest.approx(score, rel=1e-6)

@@ -26,17 +26,23 @@ import numpy as np
 # exactly sends beta towards infinity slowly (thousands of steps, each O(min(n, D))), which the cap allows.
 MAX_ITERATIONS = 20_000
 TOLERANCE = 1e-9  # relative change of alpha and of beta at which it stops
+BOUNDS = (1e-30, 1e30)
 
 
 def class_evidence(z: np.ndarray, sigma: np.ndarray, *, n: int, dim: int, y_norm2: float) -> tuple[float, float, float]:
     """(log evidence / n, alpha, beta) of one label column, from its projections z onto F's singular vectors."""
     z2 = z**2
     outside = max(y_norm2 - float(z2.sum()), 0.0)  # the part of y that no linear function of F reaches
+    if len(sigma) == 0:  # features that are all zero: the evidence is the noise model's, maximised at beta = n/|y|^2
+        beta = n / max(y_norm2, 1e-300)
+        return float((np.log(beta) - np.log(2 * np.pi) - 1) / 2), float("inf"), beta
     alpha, beta = 1.0, 1.0
     for _ in range(MAX_ITERATIONS):
         gamma, m2, residual2 = _statistics(alpha, beta, z2, sigma, outside)
-        new_alpha = gamma / max(m2, 1e-300)
-        new_beta = (n - gamma) / max(residual2, 1e-300)
+        # Bounded: when the features fit a class exactly (n <= rank) beta grows without end, and the evidence
+        # levels off long before these bounds.
+        new_alpha = min(max(gamma / max(m2, 1e-300), BOUNDS[0]), BOUNDS[1])
+        new_beta = min(max((n - gamma) / max(residual2, 1e-300), BOUNDS[0]), BOUNDS[1])
         converged = abs(new_alpha - alpha) <= TOLERANCE * alpha and abs(new_beta - beta) <= TOLERANCE * beta
         alpha, beta = new_alpha, new_beta
         if converged:
