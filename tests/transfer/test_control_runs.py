@@ -133,3 +133,14 @@ def test_a_control_that_never_reaches_gives_no_epochs_saved_and_a_job_without_on
     missing = client.get(f"/v1/jobs/{parent['id']}/transfer")
     assert missing.status_code == 404 and "no control run" in missing.json()["detail"]
     assert client.get("/v1/jobs/nope/transfer").status_code == 404
+
+
+def test_a_finetune_may_start_from_a_random_backbone_and_is_queued_at_once(client):
+    body = {"kind": "finetune", "dataset": {"name": "cifar100"}, "init_from": {"random": True}}
+    job = client.post("/v1/jobs", json=body).json()
+    assert job["status"] == "queued" and job["parent_id"] is None
+    assert job["spec"]["init_from"]["random"] is True and job["spec"]["finetune"]["strategy"] == "freeze"
+    refused = client.post("/v1/jobs", json={**body, "init_from": {"random": False}})
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", "init_from", "random"]
+    both = client.post("/v1/jobs", json={**body, "init_from": {"random": True, "job_id": job["id"]}})
+    assert both.status_code == 422 and "exactly one of job_id, step or random" in both.json()["detail"][0]["msg"]
