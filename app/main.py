@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from app.api.body_limit import BodyLimit
 from app.api.errors import install_error_handlers
-from app.api.routes import artifacts, datasets, health, jobs, metrics, monitoring, predictions, web, webhooks
+from app.api.routes import artifacts, datasets, health, jobs, metrics, monitoring, predictions, transfer, web, webhooks
 from app.core.config import Settings, get_settings
 from app.core.migrate import upgrade
 from app.jobs.freshness import freshness
@@ -66,7 +66,7 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
         description="Training and finetune jobs for Lightning Flash image classifiers.",
     )
-    for module in (health, jobs, metrics, artifacts, datasets, predictions, webhooks, monitoring, web):
+    for module in (health, jobs, metrics, artifacts, datasets, predictions, transfer, webhooks, monitoring, web):
         app.include_router(module.router)
     app.mount("/static", web.static_files, name="static")
     app.add_middleware(BodyLimit, settings=get_settings)

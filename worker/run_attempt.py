@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import sys
+import time
 import traceback
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import redis
 from app.artifacts import service as artifacts
 from app.core.config import get_settings
 from app.core.db import session_scope
+from app.jobs import service
 from app.jobs.models import Job
 from app.jobs.schemas import JobSpec
 from app.jobs.status import JobStatus
@@ -70,6 +72,63 @@ def _parent_backbone(job: Job, artifact_dir: Path) -> Path | None:
     return artifact_dir / backbone.path
 
 
+def _check_leakage(job: Job, attempt: int, settings) -> None:
+    """Record which validation images the parent trained on (worker/training/leakage.py), once per job."""
+    if job.parent_id is None or job.warnings is not None or _rank() != 0:
+        return
+    from worker.training.errors import TrainingError, in_user_terms
+    from worker.training.leakage import check_chain
+
+    with session_scope() as session:
+        parent = session.get(Job, job.parent_id)
+    assert parent is not None
+    started = time.monotonic()
+    try:
+        warnings = check_chain(
+            JobSpec.model_validate(job.spec),
+            JobSpec.model_validate(parent.spec),
+            data_dir=settings.data_dir,
+            allow_downloads=settings.allow_downloads,
+            artifact_dir=settings.effective_artifact_dir,
+        )
+    except TrainingError as exc:  # the parent's data is gone: the job can still run, unchecked
+        message = in_user_terms(str(exc), data_dir=settings.data_dir, artifact_dir=settings.effective_artifact_dir)
+        warnings = [{"type": "leakage_unchecked", "message": f"the parent's training images: {message}"}]
+    log.info("leakage check of job %s took %.2f s", job.id, time.monotonic() - started)
+    with session_scope() as session:
+        service.record_warnings(session, job_id=job.id, attempt=attempt, warnings=warnings)
+
+
+def _recommend(job: Job, attempt: int, settings) -> bool:
+    """Rank the candidate backbones for the job's dataset (worker/transfer/recommend.py); False: the job was lost."""
+    from app.jobs.schemas import DatasetSpec, ModelSpec
+    from worker.training.errors import TrainingError
+    from worker.transfer.recommend import Candidate, rank
+
+    spec = job.spec
+    candidates = []
+    with session_scope() as session:
+        for job_id in spec["job_ids"]:
+            source = session.get(Job, job_id)
+            backbone = artifacts.get(session, job_id=job_id, name="backbone")
+            if source is None or backbone is None:
+                raise TrainingError("bad_parent", f"job {job_id} has no backbone artifact")
+            model = ModelSpec(**source.spec["model"])
+            path = settings.effective_artifact_dir / backbone.path
+            candidates.append(Candidate(job_id, path, model, source.spec["dataset"], source.kind))
+    result = rank(
+        dataset=DatasetSpec(**spec["dataset"]),
+        candidates=candidates,
+        sample_size=spec["sample_size"],
+        seed=spec["seed"],
+        include_random=spec["include_random"],
+        data_dir=settings.data_dir,
+        artifact_dir=settings.effective_artifact_dir,
+    )
+    with session_scope() as session:
+        return service.record_result(session, job_id=job.id, attempt=attempt, result=result)
+
+
 def _is_out_of_memory(exc: BaseException) -> bool:
     return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
 
@@ -98,6 +157,12 @@ def run(job_id: str, attempt: int) -> int:
         from worker.training.errors import TrainingError, in_user_terms
 
         try:
+            if job.kind == "recommend":
+                if not _recommend(job, attempt, settings):
+                    return EXIT_YIELDED
+                write_outcome(outcome_path(work_dir, attempt), JobStatus.SUCCEEDED)
+                return 0
+            _check_leakage(job, attempt, settings)
             result = recipe.run(
                 spec=JobSpec.model_validate(job.spec),
                 job_id=job_id,

@@ -12,7 +12,7 @@ from rich.markup import escape
 from app.cli import service
 
 # isort: split
-from app.cli import jobs, predict
+from app.cli import jobs, predict, transfer
 
 # isort: split
 from app.cli import datasets, flash_zero
@@ -24,7 +24,7 @@ from app.cli.render import err_console
 from app.cli.typer_app import app
 
 # importing the command modules registers their commands
-__all__ = ["app", "datasets", "demo", "flash_zero", "jobs", "main", "predict", "service"]
+__all__ = ["app", "datasets", "demo", "flash_zero", "jobs", "main", "predict", "service", "transfer"]
 
 
 def main() -> None:

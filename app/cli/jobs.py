@@ -23,6 +23,7 @@ from app.cli.render import (
     ordered_series,
     print_outcome,
     status_text,
+    warning_lines,
 )
 from app.cli.typer_app import ApiUrl, AsJson, JobId, app
 from app.jobs.status import JobStatus
@@ -134,9 +135,13 @@ def show(job_id: JobId, api_url: ApiUrl = None, as_json: AsJson = False) -> None
         ("finished", job["finished_at"] or "-"),
         ("wall time", fmt_duration(job_seconds(job))),
         ("error", error_text(job) or "-"),
+        *([("control run", job["control_id"])] if job.get("control_id") else []),
+        *([("control of", job["control_of"])] if job.get("control_of") else []),
     ]:
         facts.add_row(f"[bold]{name}[/]", value)
     console.print(facts)
+    for line in warning_lines(job):
+        console.print(line)
     if job["latest_metrics"]:
         metrics = Table("metric", "latest", title="Latest metrics")
         for name in ordered_series(job["latest_metrics"]):

@@ -112,3 +112,19 @@ def print_outcome(job: dict) -> None:
     else:
         reason = f": {error_text(job)}" if job.get("error") else ""
         console.print(f"[red]Job {job['id']} {job['status']}{took}{reason}.[/]")
+
+
+def warning_lines(job: dict) -> list[str]:
+    """The job's warnings as sentences (leakage along a chain), escaped for rich markup."""
+    lines = []
+    for warning in job.get("warnings") or []:
+        if warning["type"] == "val_in_parent_train":
+            examples = ", ".join(f"{e['val']} ~ {e['parent_train']} ({e['match']})" for e in warning["examples"][:3])
+            lines.append(
+                f"[yellow]warning:[/] {warning['count']} of {warning.get('of', '?')} validation images are in the "
+                f"parent's training set ({warning.get('exact', 0)} identical, {warning.get('perceptual', 0)} "
+                f"re-encoded or resized): the parent has seen them; e.g. " + escape(examples)
+            )
+        else:
+            lines.append(f"[yellow]warning:[/] {escape(warning['type'])}: {escape(warning.get('message') or '')}")
+    return lines

@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     max_chain_steps: int = Field(20, ge=1, description="Most steps in one chain")
     max_chain_epochs: int = Field(1000, ge=1, description="Most epochs of all the steps of one chain together")
 
+    # Recommendations (POST /v1/recommendations): how many backbones one ranks, how many images it scores.
+    recommend_max_candidates: int = Field(20, ge=1, description="Backbones ranked when the request names none")
+    recommend_max_sample: int = Field(5000, ge=2, description="Largest sample_size of a recommendation")
+
     # Datasets (app/datasets/): every archive, image and URL from a user is hostile, so each has a bound.
     max_upload_bytes: int = Field(2 * 1024**3, description="Largest archive accepted, uploaded or fetched (413)")
     dataset_max_entries: int = Field(200_000, description="Most entries (files, folders) an archive may hold")

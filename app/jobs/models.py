@@ -1,13 +1,15 @@
 """SQL tables of the jobs domain: jobs and the idempotency keys of the POSTs that create them."""
 
+import uuid
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.db import Base, UTCDateTime
+from app.core.db import Base, UTCDateTime, utcnow
 from app.jobs.priority import Priority
+from app.jobs.status import JobStatus
 
 
 class Job(Base):
@@ -38,6 +40,13 @@ class Job(Base):
     error_type: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
     latest_metrics: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    # What the worker found at the start that the user should know (leakage along a chain); None: not checked.
+    warnings: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    # A control run and the finetune it is the control of, linked both ways; no foreign keys, as for dataset_id.
+    control_id: Mapped[str | None] = mapped_column(String(32))
+    control_of: Mapped[str | None] = mapped_column(String(32), index=True)
+    # What a job that computes rather than trains answers with (a recommendation's ranking).
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # The status and epochs webhooks were last told of (app/webhooks/outbox.py), so each event goes out once.
     announced_status: Mapped[str | None] = mapped_column(String(16))
     announced_epochs: Mapped[int | None] = mapped_column(Integer)
@@ -47,6 +56,25 @@ class Job(Base):
         Index("ix_jobs_created", "created_at", "id"),
         Index("ix_jobs_status_created", "status", "created_at", "id"),
         Index("ix_jobs_claim", "status", "priority", "created_at", "id"),  # the next job a worker claims
+    )
+
+
+def new_job(spec: dict[str, Any], *, parent_id: str | None, dataset_id: str | None, ready: bool) -> Job:
+    """A job row for a normalised spec: queued when it can run now, else waiting (for its parent or dataset)."""
+    return Job(
+        id=uuid.uuid4().hex,
+        kind=spec["kind"],
+        status=JobStatus.QUEUED if ready else JobStatus.WAITING,
+        spec=spec,
+        parent_id=parent_id,
+        dataset_id=dataset_id,
+        priority=Priority[spec.get("priority", "normal")],
+        created_at=utcnow(),
+        attempt=0,
+        lost_attempts=0,
+        epochs_done=0,
+        max_epochs=spec["trainer"]["max_epochs"] if "trainer" in spec else 1,  # a recommendation: one step
+        latest_metrics={},
     )
 
 

@@ -84,10 +84,20 @@ class ModelSpec(StrictModel):
 
 
 class InitFrom(StrictModel):
-    """The job whose backbone starts this one: an existing job id, or an earlier step of a chain."""
+    """The job whose backbone starts this one: an existing job id, an earlier step of a chain, or (the control
+    run `frozen_random` is one) a randomly initialised backbone."""
 
     job_id: str | None = Field(None, max_length=64)
     step: int | None = Field(None, ge=0, le=SQL_INT_MAX)
+    random: bool | None = Field(None, description="true: a random backbone of the spec's model")
+
+
+class ControlSpec(StrictModel):
+    """A control run created with a finetune: what it would reach without its parent's backbone."""
+
+    # scratch: the same architecture trained from random weights (a train job); frozen_random: a random backbone
+    # kept frozen under the finetune's `freeze` strategy, so that only the head trains.
+    kind: Literal["scratch", "frozen_random"]
 
 
 class FinetuneSpec(StrictModel):
@@ -132,8 +142,27 @@ class JobSpec(StrictModel):
     model: ModelSpec | None = None  # a finetune job defaults to its parent's model
     init_from: InitFrom | None = None
     finetune: FinetuneSpec | None = None
+    control: ControlSpec | None = Field(None, description="finetune only: also run a control (GET /jobs/{id}/transfer)")
     trainer: TrainerSpec = TrainerSpec()
     metrics: MetricsSpec = MetricsSpec()
+
+
+class RecommendationSpec(StrictModel):
+    """POST /v1/recommendations: rank backbones for a dataset by LogME, as a short job on a worker."""
+
+    kind: Literal["recommend"] = "recommend"
+    dataset_id: str = Field(min_length=1, max_length=32, description="An uploaded dataset (POST /v1/datasets)")
+    job_ids: list[Annotated[str, Field(max_length=64)]] | None = Field(
+        None, max_length=100, description="Succeeded jobs whose backbones to rank; default the newest ones"
+    )
+    sample_size: int = Field(
+        500,
+        ge=2,
+        le=SQL_INT_MAX,
+        description="Class-balanced training images scored; at most FLASHJOBS_RECOMMEND_MAX_SAMPLE",
+    )
+    seed: int = Field(0, ge=0, le=2**32 - 1)
+    include_random: bool = Field(True, description="Also score a random backbone of each architecture, as a floor")
 
 
 class ChainIn(StrictModel):
@@ -150,6 +179,18 @@ class JobError(BaseModel):
     message: str
 
 
+class JobWarning(BaseModel):
+    """Something the worker found that the user should know; `type` says what (val_in_parent_train: the
+    validation images the parent trained on, `count` of them, `exact` and `perceptual` matches, `examples`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    count: int | None = None
+    examples: list[dict[str, Any]] = []
+    message: str | None = None
+
+
 class JobOut(BaseModel):
     id: str
     kind: str
@@ -163,6 +204,9 @@ class JobOut(BaseModel):
     progress: Progress
     error: JobError | None
     latest_metrics: dict[str, float]
+    warnings: list[JobWarning] | None = Field(description="None until the worker has checked")
+    control_id: str | None = Field(description="A finetune's control run")
+    control_of: str | None = Field(description="A control run's finetune")
 
 
 class JobPage(BaseModel):
@@ -189,4 +233,7 @@ def job_out(job: Any) -> JobOut:
         progress=Progress(epoch=job.epochs_done, max_epochs=job.max_epochs),
         error=JobError(type=job.error_type, message=job.error_message or "") if job.error_type else None,
         latest_metrics=job.latest_metrics or {},
+        warnings=job.warnings,
+        control_id=job.control_id,
+        control_of=job.control_of,
     )

@@ -5,7 +5,6 @@ marks the job changed (app/jobs/changes.py) so that API processes re-read what t
 Functions that make jobs runnable return their ids; the caller dispatches them after the commit.
 """
 
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -18,48 +17,45 @@ from app.core.errors import Conflict, NotFound
 from app.core.pages import newest_first
 from app.datasets.usage import attach_dataset, dataset_ready_or_none
 from app.jobs.changes import mark_changed
-from app.jobs.models import Job
-from app.jobs.priority import Priority
-from app.jobs.schemas import JobSpec
-from app.jobs.specs import normalize, resolve_parent
+from app.jobs.models import Job, new_job
+from app.jobs.schemas import JobSpec, RecommendationSpec
+from app.jobs.specs import control_spec, normalize, normalize_recommendation, resolve_parent
 from app.jobs.status import ACTIVE, FINAL, NOT_STARTED, JobStatus
 from app.webhooks.outbox import announce_new_jobs
-
-
-def new_job_id() -> str:
-    return uuid.uuid4().hex
-
 
 # ---------------------------------------------------------------- creation
 
 
-def create_chain(session: Session, *, steps: Sequence[JobSpec], loc: list[str | int]) -> tuple[list[Job], list[str]]:
-    """Validate and insert jobs (one, or a chain whose steps may start from earlier steps); all or none."""
+def create_chain(
+    session: Session,
+    *,
+    steps: Sequence[JobSpec] | Sequence[RecommendationSpec],
+    loc: list[str | int],
+    limits: dict[str, int] | None = None,
+) -> tuple[list[Job], list[str]]:
+    """Validate and insert jobs (one, or a chain whose steps may start from earlier steps); all or none.
+
+    A finetune that asks for a control run brings it along, linked both ways, after the steps (so that step i
+    stays jobs[i]). A recommendation is a job of one step; `limits` bound it (max_candidates, max_sample)."""
+    limits = limits or {}
     jobs: list[Job] = []
+    controls: list[Job] = []
     for index, spec in enumerate(steps):
         step_loc = [*loc, index] if len(loc) and loc[-1] == "steps" else loc
-        parent = resolve_parent(session, spec=spec, earlier=jobs, loc=step_loc)
-        normalized = normalize(spec=spec, parent=parent, loc=step_loc)
+        if isinstance(spec, RecommendationSpec):
+            parent, normalized = None, normalize_recommendation(session, spec=spec, loc=step_loc, **limits)
+        else:
+            parent = resolve_parent(session, spec=spec, earlier=jobs, loc=step_loc)
+            normalized = normalize(spec=spec, parent=parent, loc=step_loc)
         dataset_id, dataset_ready = attach_dataset(session, dataset=normalized["dataset"], loc=[*step_loc, "dataset"])
         ready = (parent is None or parent.status == JobStatus.SUCCEEDED) and dataset_ready
-        status = JobStatus.QUEUED if ready else JobStatus.WAITING
-        job = Job(
-            id=new_job_id(),
-            kind=spec.kind,
-            status=status,
-            spec=normalized,
-            parent_id=parent.id if parent else None,
-            dataset_id=dataset_id,
-            priority=Priority[spec.priority],
-            created_at=utcnow(),
-            attempt=0,
-            lost_attempts=0,
-            epochs_done=0,
-            max_epochs=spec.trainer.max_epochs,
-            latest_metrics={},
-        )
-        session.add(job)
-        jobs.append(job)
+        jobs.append(new_job(normalized, parent_id=parent.id if parent else None, dataset_id=dataset_id, ready=ready))
+        if getattr(spec, "control", None) is not None:  # needs no parent: it may run while the parent still trains
+            control = new_job(control_spec(normalized), parent_id=None, dataset_id=dataset_id, ready=dataset_ready)
+            control.control_of, jobs[-1].control_id = jobs[-1].id, control.id
+            controls.append(control)
+    jobs += controls
+    session.add_all(jobs)
     session.flush()
     announce_new_jobs(session, jobs=jobs)  # no cache holds a new job, so no notice; webhooks hear of it
     return jobs, [job.id for job in jobs if job.status == JobStatus.QUEUED]
@@ -152,6 +148,25 @@ def heartbeat(session: Session, *, job_id: str, attempt: int) -> str | None:
         .values(heartbeat_at=utcnow())
         .returning(Job.status)
     ).scalar()
+
+
+def record_warnings(session: Session, *, job_id: str, attempt: int, warnings: list[dict[str, Any]]) -> bool:
+    """Store what the worker found at the job's start (app/jobs/schemas.JobWarning); False: the attempt lost it."""
+    return _record(session, job_id, attempt, warnings=warnings)
+
+
+def record_result(session: Session, *, job_id: str, attempt: int, result: dict[str, Any]) -> bool:
+    """Store what a job that computes rather than trains answers with; False: the attempt lost the job."""
+    return _record(session, job_id, attempt, result=result)
+
+
+def _record(session: Session, job_id: str, attempt: int, **values: Any) -> bool:
+    done = session.execute(
+        update(Job).where(Job.id == job_id, Job.attempt == attempt, Job.status.in_(ACTIVE)).values(**values)
+    )
+    if done.rowcount:
+        mark_changed(session, job_id)
+    return bool(done.rowcount)
 
 
 def fence(session: Session, *, job_id: str, attempt: int) -> bool:

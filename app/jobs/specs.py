@@ -2,13 +2,16 @@
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.core.errors import Invalid
+from app.datasets.usage import dataset_for_job
 from app.jobs.models import Job
-from app.jobs.schemas import BACKBONES, NUM_CLASSES, FinetuneSpec, JobSpec, ModelSpec
+from app.jobs.schemas import BACKBONES, NUM_CLASSES, FinetuneSpec, JobSpec, ModelSpec, RecommendationSpec
 from app.jobs.status import JobStatus
 
+TRAINS = ("train", "finetune")  # the kinds of job that leave a backbone
 # A parent in one of these will never have a backbone to start from.
 NO_BACKBONE = frozenset({JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.CANCELLING})
 
@@ -26,8 +29,12 @@ def resolve_parent(session: Session, *, spec: JobSpec, earlier: list[Job], loc: 
         return None
     if init is None:
         raise Invalid([*loc, "init_from"], "a finetune job needs init_from: the job whose backbone it starts from")
-    if (init.job_id is None) == (init.step is None):
-        raise Invalid([*loc, "init_from"], "give exactly one of job_id or step")
+    if sum(given is not None for given in (init.job_id, init.step, init.random)) != 1:
+        raise Invalid([*loc, "init_from"], "give exactly one of job_id, step or random")
+    if init.random is not None:
+        if not init.random:
+            raise Invalid([*loc, "init_from", "random"], "random must be true (or left out)")
+        return None
     if init.step is not None:
         if loc[-1:] == [] or not isinstance(loc[-1], int):
             raise Invalid([*loc, "init_from", "step"], "step is only valid inside a chain (POST /v1/chains)")
@@ -37,6 +44,8 @@ def resolve_parent(session: Session, *, spec: JobSpec, earlier: list[Job], loc: 
     parent = session.get(Job, init.job_id)
     if parent is None:
         raise Invalid([*loc, "init_from", "job_id"], f"no job {init.job_id!r}")
+    if parent.kind not in TRAINS:
+        raise Invalid([*loc, "init_from", "job_id"], f"job {parent.id} is a {parent.kind} job: it trains no backbone")
     if parent.status in NO_BACKBONE:
         raise Invalid([*loc, "init_from", "job_id"], f"job {parent.id} is {parent.status}: it will have no backbone")
     return parent
@@ -81,7 +90,57 @@ def normalize(*, spec: JobSpec, parent: Job | None, loc: list[str | int]) -> dic
             [*loc, "dataset", "train_folder"], f"folders apply only to dataset 'folder', not {dataset.name!r}"
         )
 
+    if spec.control is not None:
+        _check_control(spec, finetune, parent, loc=[*loc, "control"])
+
     normalized = spec.model_copy(update={"model": model, "finetune": finetune}).model_dump(mode="json")
     if parent is not None:
         normalized["init_from"] = {"job_id": parent.id}
     return normalized
+
+
+def _check_control(spec: JobSpec, finetune: FinetuneSpec | None, parent: Job | None, *, loc: list[str | int]) -> None:
+    if spec.kind != "finetune" or parent is None:
+        raise Invalid(loc, "a control run compares a finetune from a job's backbone with one without it")
+    assert spec.control is not None and finetune is not None
+    if spec.control.kind == "frozen_random" and finetune.strategy != "freeze":
+        raise Invalid([*loc, "kind"], f"frozen_random is the control of strategy 'freeze', not {finetune.strategy!r}")
+
+
+def control_spec(finetune: dict[str, Any]) -> dict[str, Any]:
+    """The normalised spec of a finetune's control run: its data, model, seed, epochs, optimizer and metrics,
+    from random weights (scratch: everything trains; frozen_random: the random backbone stays frozen)."""
+    kind = finetune["control"]["kind"]
+    spec = {**finetune, "control": None}
+    if kind == "scratch":
+        return {**spec, "kind": "train", "init_from": None, "finetune": None}
+    return {**spec, "init_from": {"job_id": None, "step": None, "random": True}}
+
+
+def normalize_recommendation(
+    session: Session, *, spec: RecommendationSpec, max_candidates: int, max_sample: int, loc: list[str | int]
+) -> dict[str, Any]:
+    """The stored spec of a recommendation: its dataset, and the succeeded jobs whose backbones it ranks."""
+    dataset_for_job(session, dataset_id=spec.dataset_id, loc=[*loc, "dataset_id"])
+    if spec.sample_size > max_sample:
+        raise Invalid(
+            [*loc, "sample_size"], f"over the limit of {max_sample} (FLASHJOBS_RECOMMEND_MAX_SAMPLE raises it)"
+        )
+    if spec.job_ids is None:
+        newest = select(Job.id).where(Job.kind.in_(TRAINS), Job.status == JobStatus.SUCCEEDED)
+        job_ids = list(session.scalars(newest.order_by(Job.created_at.desc(), Job.id.desc()).limit(max_candidates)))
+    else:
+        job_ids = list(dict.fromkeys(spec.job_ids))
+        for index, job_id in enumerate(job_ids):
+            job = session.get(Job, job_id)
+            if job is None or job.kind not in TRAINS:
+                raise Invalid([*loc, "job_ids", index], f"no train or finetune job {job_id!r}")
+            if job.status != JobStatus.SUCCEEDED:
+                raise Invalid([*loc, "job_ids", index], f"job {job_id} is {job.status}: it has no backbone yet")
+    if not job_ids and not spec.include_random:
+        raise Invalid([*loc, "job_ids"], "no succeeded job has a backbone to rank yet")
+    return {
+        **spec.model_dump(mode="json", exclude={"dataset_id", "job_ids"}),
+        "dataset": {"id": spec.dataset_id},
+        "job_ids": job_ids,
+    }

@@ -19,13 +19,13 @@ EXAMPLES_PER_OPERATION = 10
 # A submission can be well formed and still not runnable (a folder dataset without train_folder, a finetune
 # without init_from, work over a FLASHJOBS_ maximum), and a cursor is well formed only if this API made it: those
 # rules span fields or state the schema cannot express, and a 422 naming the field is their documented answer.
-# So is a dataset upload whose bytes are no archive, or a URL (of a dataset or a webhook) that does not resolve or
-# is the service's own.
+# So is a dataset upload whose bytes are no archive, a URL (of a dataset or a webhook) that does not resolve or is
+# the service's own, and a recommendation for a dataset or a job that does not exist.
 CONFIG = """
 [[operations]]
 include-name = [
     "POST /v1/jobs", "POST /v1/chains", "GET /v1/jobs", "POST /v1/datasets", "GET /v1/datasets", "POST /v1/webhooks",
-    "GET /v1/webhooks/{webhook_id}/deliveries",
+    "GET /v1/webhooks/{webhook_id}/deliveries", "POST /v1/recommendations",
 ]
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "404", "409", "422"]
 """

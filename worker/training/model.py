@@ -83,7 +83,9 @@ def backbone_from_parent(path: Path, model: ModelSpec) -> tuple[nn.Module, int]:
 
 def build_classifier(spec: JobSpec, *, num_classes: int, parent_backbone: Path | None) -> StepOutputsClassifier:
     """The classifier a job trains: a fresh backbone (train) or the parent's (finetune), with a new linear head."""
-    if spec.kind == "finetune":
+    if spec.kind == "finetune" and spec.init_from is not None and spec.init_from.random:
+        backbone = build_backbone(spec.model)  # a control run's random backbone, frozen like the finetune's
+    elif spec.kind == "finetune":
         if parent_backbone is None:
             raise TrainingError("bad_parent", "a finetune job needs its parent's backbone artifact")
         backbone = backbone_from_parent(parent_backbone, spec.model)

@@ -71,7 +71,7 @@ def create_chain(chain: ChainIn, session: SessionDep, idempotency_key: Idempoten
 @router.get("/jobs", response_model=JobPage)
 async def list_jobs(
     status: JobStatus | None = None,
-    kind: Annotated[str | None, Query(pattern="^(train|finetune)$")] = None,
+    kind: Annotated[str | None, Query(pattern="^(train|finetune|recommend)$")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     parent_id: Annotated[str | None, Query(max_length=64, pattern=PRINTABLE, description="Only its children")] = None,
