@@ -13,7 +13,7 @@ from app.jobs.schemas import DatasetSpec, ModelSpec
 from worker.training.data import default_preprocess, load_dataset
 from worker.training.datasets import Split, balanced_subset
 from worker.training.model import backbone_from_parent, build_backbone
-from worker.training.transforms import Preprocess, normalise
+from worker.training.preprocess import Preprocess, normalise
 from worker.transfer.logme import logme
 
 BATCH = 64
