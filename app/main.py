@@ -6,18 +6,23 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 import redis.asyncio as aioredis
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.concurrency import run_in_threadpool
 
+from app.api.auth import ADMIN_ONLY, AUTHORIZED
 from app.api.body_limit import BodyLimit
+from app.api.content_types import declared_content_type
 from app.api.errors import install_error_handlers
-from app.api.routes import artifacts, datasets, health, jobs, metrics
+from app.api.hosts import add_host_and_origin_checks
+from app.api.openapi import DECLARED_TYPES, NEEDS_KEY
+from app.api.routes import access, artifacts, datasets, health, jobs, metrics
 from app.core.config import Settings, get_settings
 from app.core.migrate import upgrade
 from app.jobs.freshness import freshness
 from app.jobs.reconciler import reconcile_once
 
 log = logging.getLogger(__name__)
+DECLARED_CONTENT_TYPE = Depends(declared_content_type)
 
 
 async def _reconcile_forever(settings: Settings) -> None:
@@ -54,9 +59,14 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
         description="Training and finetune jobs for Lightning Flash image classifiers.",
     )
-    for router in (health.router, jobs.router, metrics.router, artifacts.router, datasets.router):
-        app.include_router(router)
+    app.include_router(health.router)  # the only routes without a key: probes
+    # Every other router is included with its key check and content-type check: a new one needs only this line.
+    checked = {"dependencies": [AUTHORIZED, DECLARED_CONTENT_TYPE], "responses": {**NEEDS_KEY, **DECLARED_TYPES}}
+    for router in (jobs.router, metrics.router, artifacts.router, datasets.router):
+        app.include_router(router, **checked)
+    app.include_router(access.router, **{**checked, "dependencies": [ADMIN_ONLY, DECLARED_CONTENT_TYPE]})
     app.add_middleware(BodyLimit, settings=get_settings)
+    add_host_and_origin_checks(app, get_settings)
     install_error_handlers(app)
     return app
 

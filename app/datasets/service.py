@@ -3,6 +3,7 @@
 Routes and the reconciler call these; the caller moves files around the commit (app/datasets/store.py).
 """
 
+import hashlib
 import uuid
 from datetime import datetime
 from typing import Any
@@ -24,14 +25,20 @@ def new_dataset_id() -> str:
     return uuid.uuid4().hex
 
 
-def find_upload(session: Session, *, sha256: str) -> Dataset | None:
-    """The dataset an upload of these exact bytes made, if any."""
-    return session.scalar(select(Dataset).where(Dataset.dedupe_key == sha256))
+def dedupe_key(*, project_id: str, sha256: str) -> str:
+    """What makes an upload unique: its bytes within its project (migration 0004 computes the same)."""
+    return hashlib.sha256(f"{project_id}:{sha256}".encode()).hexdigest()
+
+
+def find_upload(session: Session, *, project_id: str, sha256: str) -> Dataset | None:
+    """The dataset an upload of these exact bytes to this project made, if any."""
+    return session.scalar(select(Dataset).where(Dataset.dedupe_key == dedupe_key(project_id=project_id, sha256=sha256)))
 
 
 def add_upload(
     session: Session,
     *,
+    project_id: str,
     dataset_id: str,
     name: str | None,
     sha256: str,
@@ -39,14 +46,15 @@ def add_upload(
     status: DatasetStatus,
     summary: dict[str, Any],
 ) -> Dataset:
-    """Record a validated upload; the unique sha256 makes a concurrent twin's commit fail."""
+    """Record a validated upload; the unique dedupe key makes a concurrent twin's commit fail."""
     now = utcnow()
     dataset = Dataset(
         id=dataset_id,
+        project_id=project_id,
         name=name,
         status=status,
         sha256=sha256,
-        dedupe_key=sha256,
+        dedupe_key=dedupe_key(project_id=project_id, sha256=sha256),
         bytes=size,
         created_at=now,
         finished_at=now,
@@ -56,11 +64,12 @@ def add_upload(
     return dataset
 
 
-def add_import(session: Session, *, name: str | None, url: str) -> Dataset:
+def add_import(session: Session, *, project_id: str, name: str | None, url: str) -> Dataset:
     """A dataset the server downloads: `importing` until fetched and validated."""
     now = utcnow()
     dataset = Dataset(
         id=new_dataset_id(),
+        project_id=project_id,
         name=name,
         status=DatasetStatus.IMPORTING,
         source_url=url,
@@ -154,9 +163,13 @@ def find(session: Session, *, dataset_id: str) -> Dataset | None:
     return session.get(Dataset, dataset_id)
 
 
-def list_datasets(session: Session, *, limit: int, cursor: str | None) -> tuple[list[Dataset], str | None]:
-    """Newest first, keyset-paginated on (created_at, id) with the jobs' cursors."""
+def list_datasets(
+    session: Session, *, project: str | None, limit: int, cursor: str | None
+) -> tuple[list[Dataset], str | None]:
+    """Newest first, keyset-paginated on (created_at, id) with the jobs' cursors; one project's, or all (None)."""
     query = select(Dataset).order_by(Dataset.created_at.desc(), Dataset.id.desc()).limit(limit + 1)
+    if project is not None:
+        query = query.where(Dataset.project_id == project)
     if cursor:
         created_at, dataset_id = jobs.decode_cursor(cursor)
         query = query.where(tuple_(Dataset.created_at, Dataset.id) < tuple_(created_at, dataset_id))

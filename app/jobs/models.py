@@ -36,11 +36,14 @@ class Job(Base):
     error_type: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
     latest_metrics: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), server_default="default")
 
     # Both serve newest-first pages as index ranges (bench/store_scale.py): the second also filters by status.
     __table_args__ = (
         Index("ix_jobs_created", "created_at", "id"),
         Index("ix_jobs_status_created", "status", "created_at", "id"),
+        Index("ix_jobs_project_created", "project_id", "created_at", "id"),
+        Index("ix_jobs_project_status", "project_id", "status"),  # quotas count a project's queued and running
     )
 
 

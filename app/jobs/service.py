@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import select, tuple_, update
 from sqlalchemy.orm import Session
 
+from app.access.principal import Principal
+from app.access.quotas import check_queue_quota
 from app.core.bounds import CONTROL_CHARACTERS
 from app.core.db import utcnow
 from app.core.errors import Conflict, Invalid, NotFound
@@ -32,14 +34,20 @@ def new_job_id() -> str:
 # ---------------------------------------------------------------- creation
 
 
-def create_chain(session: Session, *, steps: Sequence[JobSpec], loc: list[str | int]) -> tuple[list[Job], list[str]]:
-    """Validate and insert jobs (one, or a chain whose steps may start from earlier steps); all or none."""
+def create_chain(
+    session: Session, *, steps: Sequence[JobSpec], loc: list[str | int], principal: Principal
+) -> tuple[list[Job], list[str]]:
+    """Validate and insert jobs of the key's project (one, or a chain whose steps may start from earlier steps);
+    all or none. Parents and datasets must be ones the key sees."""
     jobs: list[Job] = []
+    check_queue_quota(session, project_id=principal.project_id, adding=len(steps))
     for index, spec in enumerate(steps):
         step_loc = [*loc, index] if len(loc) and loc[-1] == "steps" else loc
-        parent = resolve_parent(session, spec=spec, earlier=jobs, loc=step_loc)
+        parent = resolve_parent(session, spec=spec, earlier=jobs, loc=step_loc, sees=principal.sees)
         normalized = normalize(spec=spec, parent=parent, loc=step_loc)
-        dataset_id, dataset_ready = attach_dataset(session, dataset=normalized["dataset"], loc=[*step_loc, "dataset"])
+        dataset_id, dataset_ready = attach_dataset(
+            session, dataset=normalized["dataset"], loc=[*step_loc, "dataset"], sees=principal.sees
+        )
         ready = (parent is None or parent.status == JobStatus.SUCCEEDED) and dataset_ready
         status = JobStatus.QUEUED if ready else JobStatus.WAITING
         job = Job(
@@ -55,6 +63,7 @@ def create_chain(session: Session, *, steps: Sequence[JobSpec], loc: list[str | 
             epochs_done=0,
             max_epochs=spec.trainer.max_epochs,
             latest_metrics={},
+            project_id=principal.project_id,
         )
         session.add(job)
         jobs.append(job)
@@ -70,10 +79,12 @@ def get_job(session: Session, *, job_id: str) -> Job | None:
 
 
 def list_jobs(
-    session: Session, *, status: JobStatus | None, kind: str | None, limit: int, cursor: str | None
+    session: Session, *, project: str | None, status: JobStatus | None, kind: str | None, limit: int, cursor: str | None
 ) -> tuple[list[Job], str | None]:
-    """Newest first, keyset-paginated on (created_at, id)."""
+    """Newest first, keyset-paginated on (created_at, id); one project's, or every project's when None."""
     query = select(Job).order_by(Job.created_at.desc(), Job.id.desc()).limit(limit + 1)
+    if project is not None:
+        query = query.where(Job.project_id == project)
     if status:
         query = query.where(Job.status == status)
     if kind:

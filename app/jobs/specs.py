@@ -1,5 +1,6 @@
 """A submitted spec checked against what a field validator cannot see alone: its kind, its parent, its chain."""
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -13,7 +14,9 @@ from app.jobs.status import JobStatus
 NO_BACKBONE = frozenset({JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.CANCELLING})
 
 
-def resolve_parent(session: Session, *, spec: JobSpec, earlier: list[Job], loc: list[str | int]) -> Job | None:
+def resolve_parent(
+    session: Session, *, spec: JobSpec, earlier: list[Job], loc: list[str | int], sees: Callable[[str], bool]
+) -> Job | None:
     """The job whose backbone the spec starts from (an earlier step of its chain or an existing job); None: train."""
     init = spec.init_from
     if spec.kind == "train":
@@ -35,7 +38,7 @@ def resolve_parent(session: Session, *, spec: JobSpec, earlier: list[Job], loc: 
             raise Invalid([*loc, "init_from", "step"], f"step {init.step} is not an earlier step of this chain")
         return earlier[init.step]
     parent = session.get(Job, init.job_id)
-    if parent is None:
+    if parent is None or not sees(parent.project_id):  # another project's job is as absent as an unknown one
         raise Invalid([*loc, "init_from", "job_id"], f"no job {init.job_id!r}")
     if parent.status in NO_BACKBONE:
         raise Invalid([*loc, "init_from", "job_id"], f"job {parent.id} is {parent.status}: it will have no backbone")
