@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import httpx
+
 from app.core.queue import TRAINING_QUEUE
 from app.stack.commands import CELERY_APP, NotReady, exit_of, wait_ready
 from tests.helpers import free_port
@@ -19,13 +21,16 @@ T = TypeVar("T")
 class ServiceStack:
     """An API process and worker processes sharing one database, Redis and artifact directory."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+    def __init__(self, env: dict[str, str], log_dir: Path, api_key: str | None = None) -> None:
+        key = {"FLASHJOBS_API_KEY": api_key} if api_key else {}
+        self.env = {**os.environ, **env, **key, "PYTHONUNBUFFERED": "1"}  # the CLI run with this env uses the key
         self.log_dir = log_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.api: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
+        # What the tests' own requests go through: the stack's URL with the key.
+        self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {api_key}"} if api_key else {})
 
     def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
         log = (self.log_dir / f"{name}.log").open("ab")
