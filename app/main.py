@@ -6,12 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
 import redis.asyncio as aioredis
-from fastapi import Depends, FastAPI
+from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from app.api.auth import ADMIN_ONLY, AUTHORIZED
 from app.api.body_limit import BodyLimit
-from app.api.content_types import declared_content_type
 from app.api.errors import install_error_handlers
 from app.api.hosts import add_host_and_origin_checks
 from app.api.openapi import DECLARED_TYPES, NEEDS_KEY
@@ -22,7 +21,6 @@ from app.jobs.freshness import freshness
 from app.jobs.reconciler import reconcile_once
 
 log = logging.getLogger(__name__)
-DECLARED_CONTENT_TYPE = Depends(declared_content_type)
 
 
 async def _reconcile_forever(settings: Settings) -> None:
@@ -60,11 +58,11 @@ def create_app() -> FastAPI:
         description="Training and finetune jobs for Lightning Flash image classifiers.",
     )
     app.include_router(health.router)  # the only routes without a key: probes
-    # Every other router is included with its key check and content-type check: a new one needs only this line.
-    checked = {"dependencies": [AUTHORIZED, DECLARED_CONTENT_TYPE], "responses": {**NEEDS_KEY, **DECLARED_TYPES}}
+    # Every other router is included with the key, scope and content-type check: a new one needs only this line.
+    documented = {**NEEDS_KEY, **DECLARED_TYPES}
     for router in (jobs.router, metrics.router, artifacts.router, datasets.router):
-        app.include_router(router, **checked)
-    app.include_router(access.router, **{**checked, "dependencies": [ADMIN_ONLY, DECLARED_CONTENT_TYPE]})
+        app.include_router(router, dependencies=[AUTHORIZED], responses=documented)
+    app.include_router(access.router, dependencies=[ADMIN_ONLY], responses=documented)
     app.add_middleware(BodyLimit, settings=get_settings)
     add_host_and_origin_checks(app, get_settings)
     install_error_handlers(app)

@@ -3,23 +3,36 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from app.access.scopes import Scope
+from app.core.bounds import SQL_INT_MAX
 
 PROJECT_NAME = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 ProjectName = Annotated[str, Field(pattern=PROJECT_NAME, description="Lower-case letters, digits, - and _")]
-Quota = Annotated[int | None, Field(ge=0, le=2**62, description="null: unlimited")]
+
+
+def _not_a_bool(value: object) -> object:
+    if isinstance(value, bool):
+        raise ValueError("a number, or null for unlimited")
+    return value
+
+
+Count = Annotated[int, Field(ge=0, le=SQL_INT_MAX), BeforeValidator(_not_a_bool)]
+# Bytes in a BIGINT, below 2^53 so that every bound a JSON client writes as a float is still exact.
+Bytes = Annotated[int, Field(ge=0, le=2**53), BeforeValidator(_not_a_bool)]
+Quota = Annotated[Count | None, Field(description="null: unlimited")]
+ByteQuota = Annotated[Bytes | None, Field(description="null: unlimited")]
 
 
 class Quotas(BaseModel):
-    """A project's limits; null (the default) is unlimited."""
+    """A project's limits; null (the default) is unlimited. `false` is no number of bytes."""
 
     model_config = ConfigDict(extra="forbid")
 
     max_running: Quota = None
     max_queued: Quota = None
-    max_dataset_bytes: Quota = None
+    max_dataset_bytes: ByteQuota = None
 
 
 class ProjectIn(Quotas):

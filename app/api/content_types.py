@@ -7,10 +7,10 @@ multipart; refusing what a route does not declare closes that door even before t
 from fastapi import Request
 from fastapi.routing import APIRoute
 
-from app.api.auth import SAFE_METHODS
 from app.core.errors import UnsupportedMediaType
 
 JSON = "application/json"
+BODYLESS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def declared_types(route: APIRoute) -> frozenset[str]:
@@ -21,9 +21,9 @@ def declared_types(route: APIRoute) -> frozenset[str]:
     return frozenset({JSON}) if route.body_field is not None else frozenset()
 
 
-async def declared_content_type(request: Request) -> None:
+def check_content_type(request: Request) -> None:
     """415 unless the request's Content-Type is one its route declares (a route without a body: none, or JSON)."""
-    if request.method in SAFE_METHODS:
+    if request.method in BODYLESS:
         return
     route = request.scope.get("route")
     declared = declared_types(route) if isinstance(route, APIRoute) else frozenset()

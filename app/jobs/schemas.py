@@ -149,6 +149,7 @@ class JobError(BaseModel):
 
 class JobOut(BaseModel):
     id: str
+    project: str
     kind: str
     status: JobStatus
     spec: dict[str, Any]
@@ -175,6 +176,7 @@ def job_out(job: Any) -> JobOut:
     """The API's view of a job row."""
     return JobOut(
         id=job.id,
+        project=job.project_id,
         kind=job.kind,
         status=job.status,
         spec=job.spec,

@@ -5,7 +5,6 @@ marks the job changed (app/jobs/changes.py) so that API processes re-read what t
 Functions that make jobs runnable return their ids; the caller dispatches them after the commit.
 """
 
-import base64
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -15,12 +14,12 @@ from sqlalchemy import select, tuple_, update
 from sqlalchemy.orm import Session
 
 from app.access.principal import Principal
-from app.access.quotas import check_queue_quota
-from app.core.bounds import CONTROL_CHARACTERS
+from app.access.quotas import check_queue_quota, held_back, lock_project_of, under_running_quota
 from app.core.db import utcnow
-from app.core.errors import Conflict, Invalid, NotFound
+from app.core.errors import Conflict, NotFound
 from app.datasets.usage import attach_dataset, dataset_ready_or_none
 from app.jobs.changes import mark_changed
+from app.jobs.cursors import decode_cursor, encode_cursor
 from app.jobs.models import Job
 from app.jobs.schemas import JobSpec
 from app.jobs.specs import normalize, resolve_parent
@@ -100,20 +99,6 @@ def list_jobs(
     return rows[:limit], encode_cursor(last.created_at, last.id)
 
 
-def encode_cursor(created_at: datetime, job_id: str) -> str:
-    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{job_id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        created_at, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        if CONTROL_CHARACTERS.search(job_id):  # Postgres text cannot hold NUL
-            raise ValueError(job_id)
-        return datetime.fromisoformat(created_at), job_id
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Invalid(["query", "cursor"], "not a cursor this API returned") from exc
-
-
 # ---------------------------------------------------------------- transitions
 
 
@@ -148,9 +133,10 @@ def _cancelled_while_running(session: Session, job_id: str) -> tuple[str, str]:
 def claim(session: Session, *, job_id: str, owner: str) -> Job | None:
     """queued -> running with a new attempt number; None if someone else has it or it was cancelled."""
     now = utcnow()
+    lock_project_of(session, job_id=job_id)
     result = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
+        .where(Job.id == job_id, Job.status == JobStatus.QUEUED, under_running_quota())  # else it stays queued
         .values(
             status=JobStatus.RUNNING,
             attempt=Job.attempt + 1,
@@ -193,7 +179,7 @@ def finish(
         error = _cancelled_while_running(session, job_id)
     if not _transition(session, job_id, ACTIVE, status, attempt=attempt, error=error):
         return []
-    return settle_children(session, parent_id=job_id)
+    return settle_children(session, parent_id=job_id) + held_back(session, job_id=job_id)
 
 
 def release_lost_attempt(

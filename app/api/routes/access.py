@@ -20,14 +20,14 @@ from app.access.schemas import (
     Quotas,
 )
 from app.api.deps import SessionDep
-from app.api.openapi import KEY_NOT_FOUND, PROJECT_CONFLICT, PROJECT_NOT_FOUND
+from app.api.openapi import KEY_NOT_FOUND, PROJECT_CONFLICT, PROJECT_NOT_FOUND, WITH_BODY
 
 router = APIRouter(prefix="/v1", tags=["access"])
 KeyId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 ProjectId = Annotated[str, Path(pattern=PROJECT_NAME)]
 
 
-@router.post("/keys", status_code=201, response_model=KeyCreated)
+@router.post("/keys", status_code=201, response_model=KeyCreated, responses=WITH_BODY)
 def create_key(body: KeyIn, session: SessionDep) -> KeyCreated:
     """A new key of a project: the answer's `key` is shown this once (only its hash is stored)."""
     key, secret = service.create_key(session, project=body.project, scope=body.scope, name=body.name)
@@ -55,7 +55,7 @@ def _revoke(session: Session, key_id: str) -> KeyOut:
     return service.key_out(key)
 
 
-@router.post("/projects", status_code=201, response_model=ProjectOut, responses=PROJECT_CONFLICT)
+@router.post("/projects", status_code=201, response_model=ProjectOut, responses={**PROJECT_CONFLICT, **WITH_BODY})
 def create_project(body: ProjectIn, session: SessionDep) -> ProjectOut:
     """A new project, with quotas (null, the default: unlimited)."""
     project = service.create_project(session, name=body.name, quotas=Quotas(**body.model_dump(exclude={"name"})))
@@ -75,7 +75,7 @@ def get_project(project: ProjectId, session: SessionDep) -> ProjectOut:
     return service.project_out(service.get_project(session, name=project))
 
 
-@router.patch("/projects/{project}", response_model=ProjectOut, responses=PROJECT_NOT_FOUND)
+@router.patch("/projects/{project}", response_model=ProjectOut, responses={**PROJECT_NOT_FOUND, **WITH_BODY})
 def set_quotas(project: ProjectId, quotas: Quotas, session: SessionDep) -> ProjectOut:
     """Set the quotas the body names (null: unlimited); the others keep their values."""
     updated = service.set_quotas(session, name=project, quotas=quotas)
