@@ -9,9 +9,24 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
+from app.api.auth import ADMIN_ONLY, AUTHORIZED
 from app.api.body_limit import BodyLimit
 from app.api.errors import install_error_handlers
-from app.api.routes import artifacts, datasets, health, jobs, metrics, monitoring, predictions, transfer, web, webhooks
+from app.api.hosts import add_host_and_origin_checks
+from app.api.openapi import DECLARED_TYPES, NEEDS_KEY
+from app.api.routes import (
+    access,
+    artifacts,
+    datasets,
+    health,
+    jobs,
+    metrics,
+    monitoring,
+    predictions,
+    transfer,
+    web,
+    webhooks,
+)
 from app.core.config import Settings, get_settings
 from app.core.migrate import upgrade
 from app.jobs.freshness import freshness
@@ -66,10 +81,17 @@ def create_app() -> FastAPI:
         lifespan=lifespan,
         description="Training and finetune jobs for Lightning Flash image classifiers.",
     )
-    for module in (health, jobs, metrics, artifacts, datasets, predictions, transfer, webhooks, monitoring, web):
+    # Without a key: the probes, /metrics (FLASHJOBS_METRICS_ACCESS guards it) and the page, which asks for one.
+    for module in (health, monitoring, web):
         app.include_router(module.router)
     app.mount("/static", web.static_files, name="static")
+    # Every other router is included with the key, scope and content-type check: a new one needs only this line.
+    documented = {**NEEDS_KEY, **DECLARED_TYPES}
+    for module in (jobs, metrics, artifacts, datasets, predictions, transfer, webhooks):
+        app.include_router(module.router, dependencies=[AUTHORIZED], responses=documented)
+    app.include_router(access.router, dependencies=[ADMIN_ONLY], responses=documented)
     app.add_middleware(BodyLimit, settings=get_settings)
+    add_host_and_origin_checks(app, get_settings)
     app.state.service_metrics = ServiceMetrics()
     app.add_middleware(RequestTimer, metrics=app.state.service_metrics)  # outermost: refused bodies count too
     install_error_handlers(app)

@@ -30,6 +30,7 @@ Output
 """
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -55,6 +56,9 @@ def seed(url: str, *, epochs: int) -> dict[str, str]:
     """1,000 jobs, one job with `epochs` epochs of common.SERIES and one with a single epoch; their ids."""
     from sqlalchemy.orm import Session
 
+    from app.access import service as access
+    from app.access.principal import Principal
+    from app.access.scopes import Scope
     from app.core.db import make_engine, utcnow
     from app.core.migrate import upgrade
     from app.jobs import service
@@ -67,9 +71,12 @@ def seed(url: str, *, epochs: int) -> dict[str, str]:
     engine = make_engine(url)
     rng = random.Random(3)
     spec = JobSpec(kind="train", dataset={"name": "cifar10"}, trainer={"max_epochs": 30})
+    principal = Principal("bench", "default", Scope.SUBMIT)
+    ids: dict[str, str] = {}
     try:
         with Session(engine) as session, session.begin():
-            jobs, _ = service.create_chain(session, steps=[spec] * JOBS, loc=["body"])
+            _, ids["key"] = access.create_key(session, project="default", scope=Scope.READ, name="bench")
+            jobs, _ = service.create_chain(session, steps=[spec] * JOBS, loc=["body"], principal=principal)
             now = utcnow()
             for i, job in enumerate(jobs):
                 running = i % 20 == 0
@@ -78,11 +85,10 @@ def seed(url: str, *, epochs: int) -> dict[str, str]:
                 job.epochs_done = rng.randrange(1, 30) if running else 30
                 job.finished_at = None if running else now
                 job.latest_metrics = {name: rng.random() for name in common.SERIES}
-        ids = {}
         for name, count in (("long", epochs), ("short", 1)):
             job_spec = JobSpec(kind="train", dataset={"name": "cifar10"}, trainer={"max_epochs": count})
             with Session(engine) as session, session.begin():
-                (job,), _ = service.create_chain(session, steps=[job_spec], loc=["body"])
+                (job,), _ = service.create_chain(session, steps=[job_spec], loc=["body"], principal=principal)
                 ids[name] = job.id
             with Session(engine) as session, session.begin():
                 assert service.claim(session, job_id=ids[name], owner="bench-worker") is not None
@@ -119,9 +125,11 @@ LAST_API_BYTE = (
 )
 
 
-def open_view(browser: Any, base: str, hash_: str, done: str, then: Any = None) -> tuple[float, float]:
-    """Milliseconds from navigation start until `done` holds in a fresh tab, and until the API's last byte."""
+def open_view(browser: Any, base: str, key: str, hash_: str, done: str, then: Any = None) -> tuple[float, float]:
+    """Milliseconds from navigation start until `done` holds in a fresh tab (with the API key), and until the API's
+    last byte."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.add_init_script(f"sessionStorage.setItem('flashjobs.apiKey', {json.dumps(key)})")
     try:
         page.goto(f"{base}/{hash_}")
         ms = page.wait_for_function(done, polling="raf", timeout=60_000).json_value()
@@ -191,12 +199,14 @@ def main() -> None:
             f"job_{args.epochs}_epochs": (f"#/job/{ids['long']}", _charts(args.epochs, charts), None),
             f"compare_{args.epochs}": (f"#/compare?ids={ids['long']},{ids['short']}", _charts(args.epochs, 4), None),
         }
-        open_view(browser, base, *views["jobs_empty"][:2])  # warm the server's and the browser's caches once
+        open_view(
+            browser, base, ids["key"], *views["jobs_empty"][:2]
+        )  # warm the server's and the browser's caches once
         rounds: dict[str, list[float]] = {name: [] for name in views}
         api_rounds: dict[str, list[float]] = {name: [] for name in views}
         for _ in range(args.rounds):
             for name, (hash_, done, then) in views.items():
-                ms, api_ms = open_view(browser, base, hash_, done, then)
+                ms, api_ms = open_view(browser, base, ids["key"], hash_, done, then)
                 rounds[name].append(round(ms, 1))
                 api_rounds[name].append(round(api_ms, 1))
     baseline_of = {"jobs_first_page": "jobs_empty", "jobs_all_pages": "jobs_empty"}

@@ -90,6 +90,9 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+AUTH: dict[str, str] = {}  # the key start_api made
+
+
 def start_api(root: Path, redis_port: int) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {
@@ -112,7 +115,15 @@ def start_api(root: Path, redis_port: int) -> tuple[subprocess.Popen[bytes], str
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:  # the API has migrated the database
+                key = subprocess.run(
+                    [sys.executable, "-c", "from tests.helpers import make_key; print(make_key('submit'))"],
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                AUTH["Authorization"] = f"Bearer {key.stdout.strip()}"
                 return api, url
         except httpx.HTTPError:
             pass
@@ -129,7 +140,7 @@ def upload(url: str, archive: Path) -> tuple[float, httpx.Response]:
 
     started = time.perf_counter()
     response = httpx.post(
-        f"{url}/v1/datasets", content=chunks(), headers={"Content-Type": "application/zip"}, timeout=3600
+        f"{url}/v1/datasets", content=chunks(), headers={**AUTH, "Content-Type": "application/zip"}, timeout=3600
     )
     return time.perf_counter() - started, response
 

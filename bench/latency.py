@@ -33,7 +33,7 @@ from app.jobs.status import JobStatus
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import loadavg, machine, summarize_ms, write_results
-from service import running_service, wait_final
+from service import api, running_service, wait_final
 
 TINY = {
     "kind": "train",
@@ -44,7 +44,7 @@ TINY = {
 
 
 def first_progress(api_url: str, job_id: str, seen: dict) -> None:
-    with httpx.stream("GET", f"{api_url}/v1/jobs/{job_id}/metrics/stream", timeout=600) as response:
+    with api.stream("GET", f"{api_url}/v1/jobs/{job_id}/metrics/stream", timeout=600) as response:
         for line in response.iter_lines():
             if line.startswith("event:") and line.split(":", 1)[1].strip() in ("progress", "epoch"):
                 seen["first_step"] = time.time()
@@ -55,7 +55,7 @@ def submit_to_first_step(api_url: str, jobs: int) -> dict:
     claimed, first_step = [], []
     for _ in range(jobs):
         start = time.time()
-        job = httpx.post(
+        job = api.post(
             f"{api_url}/v1/jobs", json={**TINY, "trainer": {**TINY["trainer"], "max_epochs": 1}}, timeout=30
         ).json()
         seen: dict = {}
@@ -70,7 +70,7 @@ def submit_to_first_step(api_url: str, jobs: int) -> dict:
 
 def watch_polling(api_url: str, job_id: str, epochs: int, poll_s: float, seen: dict[int, float]) -> None:
     etag, next_epoch = None, 0
-    with httpx.Client(base_url=api_url, timeout=10) as client:
+    with httpx.Client(base_url=api_url, headers=api.headers, timeout=10) as client:
         deadline = time.monotonic() + 1800
         while next_epoch < epochs and time.monotonic() < deadline:
             headers = {"If-None-Match": etag} if etag else {}
@@ -89,7 +89,7 @@ def watch_polling(api_url: str, job_id: str, epochs: int, poll_s: float, seen: d
 
 
 def watch_sse(api_url: str, job_id: str, seen: dict[int, float]) -> None:
-    with httpx.stream("GET", f"{api_url}/v1/jobs/{job_id}/metrics/stream", timeout=1800) as response:
+    with api.stream("GET", f"{api_url}/v1/jobs/{job_id}/metrics/stream", timeout=1800) as response:
         event = None
         for line in response.iter_lines():
             if line.startswith("event:"):
@@ -118,7 +118,7 @@ def recorded_at(database: Path, job_id: str) -> dict[int, float]:
 
 def epoch_visibility(api_url: str, database: Path, epochs: int, poll_ms: float) -> dict:
     spec = {**TINY, "trainer": {**TINY["trainer"], "max_epochs": epochs}}
-    job = httpx.post(f"{api_url}/v1/jobs", json=spec, timeout=30).json()
+    job = api.post(f"{api_url}/v1/jobs", json=spec, timeout=30).json()
     polled: dict[int, float] = {}
     streamed: dict[int, float] = {}
     watchers = [

@@ -85,8 +85,12 @@ ENDPOINTS = (
     "jobs_list",
 )
 OVERLOAD_HEALTHZ_TIMEOUT_S = 5.0
+# Every request carries the API key seed() made (the /healthz baseline too, so both parse the same header).
+AUTH: dict[str, str] = {}
 
 WRK_SCRIPT = r"""
+local auth = os.getenv("BENCH_AUTHORIZATION")
+if auth ~= nil and auth ~= "" then wrk.headers["Authorization"] = auth end
 local inm = os.getenv("BENCH_IF_NONE_MATCH")
 if inm ~= nil and inm ~= "" then wrk.headers["If-None-Match"] = inm end
 local paths = {}
@@ -121,6 +125,9 @@ def seed(url: str, *, epochs: int, other_jobs: int) -> dict[str, Any]:
     from sqlalchemy import insert
     from sqlalchemy.orm import Session
 
+    from app.access import service as access
+    from app.access.principal import Principal
+    from app.access.scopes import Scope
     from app.core.db import make_engine, utcnow
     from app.core.migrate import upgrade
     from app.jobs import service
@@ -136,7 +143,9 @@ def seed(url: str, *, epochs: int, other_jobs: int) -> dict[str, Any]:
     started = time.perf_counter()
     try:
         with Session(engine) as session, session.begin():
-            jobs, _ = service.create_chain(session, steps=[spec] * (other_jobs + 1), loc=["body"])
+            _, api_key = access.create_key(session, project="default", scope=Scope.SUBMIT, name="bench")
+            principal = Principal("bench", "default", Scope.SUBMIT)
+            jobs, _ = service.create_chain(session, steps=[spec] * (other_jobs + 1), loc=["body"], principal=principal)
             ids = [job.id for job in jobs]
         target, others = ids[0], ids[1:]
         # The others: whole curves, bulk-inserted; half of them finished, half still running.
@@ -178,6 +187,7 @@ def seed(url: str, *, epochs: int, other_jobs: int) -> dict[str, Any]:
                 assert record_epoch(session, job_id=target, attempt=1, epoch=epoch, values=values)
     finally:
         engine.dispose()
+    AUTH["Authorization"] = f"Bearer {api_key}"
     return {
         "job_id": target,
         "epochs": epochs,
@@ -250,6 +260,7 @@ def run_wrk(urls: list[str], *, clients: int, duration: float, headers: dict[str
     env = {
         **os.environ,
         "BENCH_IF_NONE_MATCH": headers.get("If-None-Match", ""),
+        "BENCH_AUTHORIZATION": headers.get("Authorization", ""),
         "BENCH_PATHS": ",".join(paths) if len(paths) > 1 else "",
     }
     cmd = [
@@ -378,7 +389,7 @@ def endpoint_requests(base: str, job_id: str) -> dict[str, tuple[list[str], dict
     import httpx
 
     metrics = f"{base}/v1/jobs/{job_id}/metrics"
-    first = httpx.get(metrics, timeout=10)
+    first = httpx.get(metrics, headers=AUTH, timeout=10)
     first.raise_for_status()
     etag = first.headers["etag"]
     series = first.json()["series"]
@@ -388,7 +399,8 @@ def endpoint_requests(base: str, job_id: str) -> dict[str, tuple[list[str], dict
     # metrics_many_*: every request another job's whole curve, so no two concurrent polls can share a read: the
     # cost of a poll when every client watches a different job.
     def curves_of(status: JobStatus) -> list[str]:
-        jobs = httpx.get(f"{base}/v1/jobs", params={"status": status, "limit": 200}, timeout=10).json()["jobs"]
+        page = httpx.get(f"{base}/v1/jobs", params={"status": status, "limit": 200}, headers=AUTH, timeout=10)
+        jobs = page.json()["jobs"]
         return [f"{base}/v1/jobs/{job['id']}/metrics" for job in jobs if job["id"] != job_id]
 
     running = curves_of(JobStatus.RUNNING)
@@ -404,6 +416,7 @@ def endpoint_requests(base: str, job_id: str) -> dict[str, tuple[list[str], dict
         "job_many_running": ([url.removesuffix("/metrics") for url in running], {}, 200),
         "jobs_list": ([f"{base}/v1/jobs?status={JobStatus.RUNNING}&limit=20"], {}, 200),
     }
+    reqs = {name: (urls, {**AUTH, **headers}, expected) for name, (urls, headers, expected) in reqs.items()}
     for name, (urls, headers, expected) in reqs.items():
         for url in urls[:3]:
             got = httpx.get(url, headers=headers, timeout=10)
@@ -587,7 +600,7 @@ def measure_server(
         # More clients than the 40 threadpool threads, on /metrics and on GET /v1/jobs/{id} (a JobDep route): does
         # the server keep answering? The last measurements on this server: a stalled one is stopped, not waited for.
         job_url = f"{base}/v1/jobs/{job_id}"
-        for name, (target, headers) in (("metrics", reqs["metrics"][:2]), ("job", ([job_url], {}))):
+        for name, (target, headers) in (("metrics", reqs["metrics"][:2]), ("job", ([job_url], AUTH))):
             drain(base, timeout_s=OVERLOAD_HEALTHZ_TIMEOUT_S)
             res = load(target, headers, args.overload_clients, args.duration)
             t0 = time.perf_counter()

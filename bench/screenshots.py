@@ -9,18 +9,19 @@ Chromium then saves docs/dashboard-job.png (the finetune: curves, lineage, artif
     .venv/bin/python bench/screenshots.py            # ~8 min on 2 busy CPU cores; needs `chromium`
 """
 
+import json
 import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-import httpx
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from app.core.migrate import upgrade  # noqa: E402
 from tests.e2e.service_stack import ServiceStack, wait_for  # noqa: E402
+from tests.helpers import make_key  # noqa: E402
 
 MODEL = {"backbone": "resnet18", "cifar_stem": False}  # the ImageNet stem: minutes, not hours, on a CPU
 TRAINER = {"batch_size": 32, "optimizer": "adam", "learning_rate": 0.001, "num_workers": 0}
@@ -72,11 +73,13 @@ def main() -> None:
         }
         os.environ.update(env)
         (tmp / "logs").mkdir()
-        stack = ServiceStack(env, tmp / "logs")
+        upgrade(env["FLASHJOBS_DATABASE_URL"])
+        api_key = make_key("submit")  # the page and this script's requests carry it
+        stack = ServiceStack(env, tmp / "logs", api_key=api_key)
         try:
             stack.start_api()
             stack.start_worker()
-            api = httpx.Client(base_url=stack.url, timeout=30)
+            api = stack.http
             train, finetune = api.post("/v1/chains", json=CHAIN).json()["jobs"]
             control = api.post("/v1/jobs", json=CONTROL).json()
             print(f"training {train['id']} -> {finetune['id']}, control {control['id']}: {stack.url}/", flush=True)
@@ -91,6 +94,7 @@ def main() -> None:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=executable, headless=True)
                 page = browser.new_page(viewport={"width": 1400, "height": 900})
+                page.add_init_script(f"sessionStorage.setItem('flashjobs.apiKey', {json.dumps(api_key)})")
                 page.goto(f"{stack.url}/#/job/{finetune['id']}")
                 page.locator('#artifacts tr[data-artifact="model"]').wait_for(timeout=30_000)
                 page.wait_for_function("() => document.querySelectorAll('.chart[data-epochs=\"5\"]').length >= 6")

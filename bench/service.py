@@ -18,6 +18,9 @@ from app.stack.background import start_in_background, stop_background
 from app.stack.commands import NotReady, exit_of, wait_ready
 from tests.helpers import free_port
 
+# The benchmarks' HTTP client: running_service gives it the admin key `flashjobs up` wrote.
+api = httpx.Client()
+
 
 @contextlib.contextmanager
 def running_service(root: Path, data_dir: Path, **settings: str) -> Iterator[str]:
@@ -40,6 +43,7 @@ def running_service(root: Path, data_dir: Path, **settings: str) -> Iterator[str
         except NotReady as exc:
             raise RuntimeError(f"the stack did not come up ({exc}); see {root / 'up.log'}") from None
         _wait_for_worker(root / "state" / "logs" / "worker.log")
+        api.headers["Authorization"] = f"Bearer {(root / 'state' / 'admin.key').read_text().strip()}"
         yield api_url
     finally:
         stop_background(stack)
@@ -61,7 +65,7 @@ def wait_final(api_url: str, job_id: str, *, poll_s: float = 0.5, timeout_s: flo
     """Poll the job until it ends; (job, monotonic time it was first seen ended). Slow polls: the poller's own
     requests take CPU from training on a small machine; read when it ended from `finished_at` instead."""
     deadline = time.monotonic() + timeout_s
-    with httpx.Client(base_url=api_url, timeout=10) as client:
+    with httpx.Client(base_url=api_url, headers=api.headers, timeout=10) as client:
         while time.monotonic() < deadline:
             job = client.get(f"/v1/jobs/{job_id}").json()
             if job["status"] in FINAL:

@@ -33,13 +33,11 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-import httpx
-
 from app.jobs.status import JobStatus
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import GpuSampler, loadavg, machine, write_results
-from service import running_service, wait_final
+from service import api, running_service, wait_final
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -94,11 +92,11 @@ def run_direct(spec: dict, data_dir: Path, work_dir: Path) -> dict:
 def run_service(api_url: str, spec: dict) -> dict:
     start = time.time()  # the API's clock too (one machine): the job's finished_at ends the measurement
     with GpuSampler() as gpu:
-        job = httpx.post(f"{api_url}/v1/jobs", json=spec, timeout=30).json()
+        job = api.post(f"{api_url}/v1/jobs", json=spec, timeout=30).json()
         job, _ = wait_final(api_url, job["id"])
     assert job["status"] == JobStatus.SUCCEEDED, job
     finished = datetime.fromisoformat(job["finished_at"]).timestamp()
-    series = httpx.get(
+    series = api.get(
         f"{api_url}/v1/jobs/{job['id']}/metrics", params={"names": "train_epoch_seconds"}, timeout=30
     ).json()["series"]["train_epoch_seconds"]
     return {"wall_s": finished - start, "epoch_s": [p["value"] for p in series], "gpu": gpu.summary()}

@@ -268,7 +268,7 @@ def queries(all_jobs: list[dict[str, Any]], rng: random.Random) -> dict[str, Any
     sample = [j["id"] for j in rng.sample(all_jobs, min(SERIES_SAMPLE, len(all_jobs)))]
 
     def lister(status: JobStatus | None = None, kind: str | None = None, cursor: str | None = None):
-        return lambda s, _i: jobs.list_jobs(s, status=status, kind=kind, limit=50, cursor=cursor)
+        return lambda s, _i: jobs.list_jobs(s, project=None, status=status, kind=kind, limit=50, cursor=cursor)
 
     return {
         "list_first_page": lister(),

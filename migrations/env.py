@@ -2,7 +2,9 @@
 
 from alembic import context
 
+import app.access.models  # noqa: F401
 import app.artifacts.models  # noqa: F401 - registers the tables on Base.metadata
+import app.datasets.models  # noqa: F401
 import app.jobs.models  # noqa: F401
 import app.metrics.models  # noqa: F401
 from app.core.db import Base, make_engine

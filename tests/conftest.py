@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import create_postgres_database, drop_postgres_database, free_port, postgres_reachable
+from tests.helpers import (
+    bearer,
+    create_postgres_database,
+    drop_postgres_database,
+    free_port,
+    make_key,
+    postgres_reachable,
+)
 
 _REDIS_PORT = None
 
@@ -42,8 +49,10 @@ def redis_url() -> str:
 
 
 def _reset_caches() -> None:
+    from app.access.principal import verified_keys
     from app.core.config import get_settings
     from app.core.db import get_engine, get_read_engine, get_sessionmaker
+    from app.jobs import owners
     from app.jobs.views import job_views
     from app.metrics.polling import curve_poller
 
@@ -51,6 +60,8 @@ def _reset_caches() -> None:
         get_engine().dispose()
     curve_poller.clear()
     job_views.clear()
+    owners.clear()
+    verified_keys.forget()
     for cached in (get_settings, get_engine, get_read_engine, get_sessionmaker):
         cached.cache_clear()
 
@@ -94,11 +105,17 @@ def service_env(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 @pytest.fixture
-def client(service_env: dict[str, str]) -> Iterator["object"]:
-    """The real app (real SQL, real Redis) served in-process by Starlette's test client."""
+def api_key(service_env: dict[str, str]) -> str:
+    """A submit key of the default project: what the shared clients carry."""
+    return make_key("submit")
+
+
+@pytest.fixture
+def client(service_env: dict[str, str], api_key: str) -> Iterator["object"]:
+    """The real app (real SQL, real Redis) served in-process by Starlette's test client, with a submit key."""
     from fastapi.testclient import TestClient
 
     from app.main import create_app
 
-    with TestClient(create_app()) as test_client:
+    with TestClient(create_app(), headers=bearer(api_key)) as test_client:
         yield test_client

@@ -21,6 +21,25 @@ FINETUNE_STEP = {
 TRAIN_THREE_EPOCHS = {"kind": "train", "dataset": {"name": "cifar10"}, "trainer": {"max_epochs": 3}}
 
 
+def make_key(scope: str = "submit", project: str = "default", name: str | None = None) -> str:
+    """A new API key in the database the settings name (the project is made if missing); the secret itself."""
+    from app.access import service
+    from app.access.models import Project
+    from app.access.schemas import Quotas
+    from app.access.scopes import Scope
+    from app.core.db import session_scope
+
+    with session_scope() as session:
+        if session.get(Project, project) is None:
+            service.create_project(session, name=project, quotas=Quotas())
+        _, secret = service.create_key(session, project=project, scope=Scope(scope), name=name)
+    return secret
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:

@@ -33,6 +33,19 @@ DATASET_CONFLICT: dict[int | str, dict[str, Any]] = {
 UPLOAD_REFUSED: dict[int | str, dict[str, Any]] = {
     413: _error("The archive or what it unpacks to is over a limit (FLASHJOBS_MAX_UPLOAD_BYTES, ...)"),
 }
+KEY_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _error("No key with this id")}
+PROJECT_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _error("No project with this name")}
+PROJECT_CONFLICT: dict[int | str, dict[str, Any]] = {409: _error("A project with this name exists")}
+# Every route but /healthz and /readyz (main.py adds these to each router it includes).
+NEEDS_KEY: dict[int | str, dict[str, Any]] = {
+    401: _error("No API key, or an unknown or revoked one (WWW-Authenticate: Bearer)"),
+    403: _error("The key's scope does not allow this"),
+}
+# Every route that changes state (app/api/content_types.py).
+DECLARED_TYPES: dict[int | str, dict[str, Any]] = {415: _error("The body's Content-Type is not one the route takes")}
+QUEUE_QUOTA: dict[int | str, dict[str, Any]] = {
+    429: _error("The project's max_queued quota is reached; Retry-After says when to ask again")
+}
 CACHED: dict[int | str, dict[str, Any]] = {304: {"description": "Unchanged since the ETag in If-None-Match"}}
 SSE_STREAM: dict[int | str, dict[str, Any]] = {
     200: {

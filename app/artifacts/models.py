@@ -21,5 +21,6 @@ class Artifact(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     attempt: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), server_default="default")  # its job's
 
     __table_args__ = (UniqueConstraint("job_id", "name", name="uq_artifacts_job_name"),)

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from app.artifacts.models import Artifact
 from app.core.db import utcnow
+from app.jobs.models import Job
 from app.jobs.service import fence
 
 
@@ -21,7 +22,8 @@ def register(session: Session, *, job_id: str, attempt: int, name: str, path: Pa
     if not fence(session, job_id=job_id, attempt=attempt):
         return False
     existing = session.scalar(select(Artifact).where(Artifact.job_id == job_id, Artifact.name == name))
-    artifact = existing or Artifact(job_id=job_id, name=name)
+    project_id = session.scalar(select(Job.project_id).where(Job.id == job_id))
+    artifact = existing or Artifact(job_id=job_id, name=name, project_id=project_id)
     artifact.path = str(path.resolve().relative_to(artifact_dir.resolve()))
     artifact.size = path.stat().st_size
     artifact.sha256 = sha256_of(path)

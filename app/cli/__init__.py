@@ -18,13 +18,16 @@ from app.cli import jobs, predict, transfer
 from app.cli import datasets, flash_zero
 
 # isort: split
+from app.cli import keys
+
+# isort: split
 from app.cli import demo
 from app.cli.client import Failure
 from app.cli.render import err_console
 from app.cli.typer_app import app
 
 # importing the command modules registers their commands
-__all__ = ["app", "datasets", "demo", "flash_zero", "jobs", "main", "predict", "service", "transfer"]
+__all__ = ["app", "datasets", "demo", "flash_zero", "jobs", "keys", "main", "predict", "service", "transfer"]
 
 
 def main() -> None:

@@ -11,10 +11,21 @@ from typing import Any
 import httpx
 
 from app.core.config import get_settings
+from app.stack.admin_key import key_file
 
 RECONNECT_ATTEMPTS = 30  # a stream that drops is re-opened (resuming after its last epoch) for about a minute
 RECONNECT_DELAY_S = 2.0
 STREAM_IDLE_S = 5.0  # with no event for this long, the follower re-reads the job's status (queued -> running)
+
+
+NO_KEY_HINT = "on the machine of `flashjobs up`, the CLI finds its admin key in the state directory by itself"
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        return str(response.json()["detail"])
+    except (ValueError, KeyError, TypeError):
+        return response.reason_phrase
 
 
 class Failure(Exception):
@@ -53,6 +64,8 @@ def parse_sse(lines: Iterable[str]) -> Iterator[SseEvent]:
 
 def describe_error(response: httpx.Response) -> str:
     """An error answer as the API words it: each 422 problem as `loc: msg`, otherwise its detail."""
+    if response.status_code == 401:
+        return f"HTTP 401: {_detail(response)}: give a key with --api-key or FLASHJOBS_API_KEY ({NO_KEY_HINT})"
     try:
         detail = response.json()["detail"]
     except (ValueError, KeyError, TypeError):
@@ -66,9 +79,10 @@ def describe_error(response: httpx.Response) -> str:
 class Api:
     """A client of the flashjobs HTTP API."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, api_key: str | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self.http = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(30, connect=5))
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self.http = httpx.Client(base_url=self.base_url, headers=headers, timeout=httpx.Timeout(30, connect=5))
 
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
@@ -81,6 +95,9 @@ class Api:
         if response.status_code >= 400:
             raise ApiError(describe_error(response))
         return response
+
+    def patch(self, path: str, body: Any) -> Any:
+        return self.request("PATCH", path, json=body).json()
 
     def get(self, path: str, **params: Any) -> Any:
         return self.request("GET", path, params={k: v for k, v in params.items() if v is not None}).json()
@@ -122,8 +139,20 @@ class Api:
             time.sleep(RECONNECT_DELAY_S)  # closed without `end` (a server restart, say): open it again
 
 
-def api_for(api_url: str | None) -> Api:
-    return Api(api_url or get_settings().api_url)
+def api_for(api_url: str | None, api_key: str | None = None) -> Api:
+    return Api(api_url or get_settings().api_url, resolve_key(api_key))
+
+
+def resolve_key(api_key: str | None) -> str | None:
+    """--api-key, else FLASHJOBS_API_KEY, else the admin key file `flashjobs up` wrote in the state dir."""
+    settings = get_settings()
+    if api_key or settings.api_key:
+        return api_key or settings.api_key
+    path = key_file(settings.state_dir)
+    try:
+        return path.read_text().strip() or None
+    except OSError:  # none yet (no `flashjobs up` here), or another user's
+        return None
 
 
 def download_artifact(client: Api, item: dict, folder: Path) -> Path:

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from app.cli.client import Api, Failure, api_for
 from app.cli.render import console
-from app.cli.typer_app import ApiUrl, AsJson, app
+from app.cli.typer_app import ApiKey, ApiUrl, AsJson, app
 from app.datasets.archive import is_litter
 from app.datasets.status import PENDING
 
@@ -157,10 +157,11 @@ def upload_command(
     ],
     name: Annotated[str | None, typer.Option(help="A name for people")] = None,
     api_url: ApiUrl = None,
+    api_key: ApiKey = None,
     as_json: AsJson = False,
 ) -> None:
     """Upload your images: a folder is archived on the fly and streamed; an archive is sent as it is."""
-    dataset = upload(api_for(api_url), [("", path)] if path.is_dir() else path, name=name or path.name)
+    dataset = upload(api_for(api_url, api_key), [("", path)] if path.is_dir() else path, name=name or path.name)
     if as_json:
         print(json.dumps(dataset, indent=2))
         return
@@ -173,10 +174,11 @@ def list_command(
     limit: Annotated[int, typer.Option(help="At most this many (newest first)")] = 20,
     cursor: Annotated[str | None, typer.Option(help="next_cursor of an earlier page")] = None,
     api_url: ApiUrl = None,
+    api_key: ApiKey = None,
     as_json: AsJson = False,
 ) -> None:
     """List datasets, newest first."""
-    page = api_for(api_url).get("/v1/datasets", limit=limit, cursor=cursor)
+    page = api_for(api_url, api_key).get("/v1/datasets", limit=limit, cursor=cursor)
     if as_json:
         print(json.dumps(page, indent=2))
         return
@@ -197,9 +199,11 @@ def list_command(
 
 
 @datasets_app.command("show")
-def show_command(dataset_id: DatasetId, api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+def show_command(
+    dataset_id: DatasetId, api_url: ApiUrl = None, api_key: ApiKey = None, as_json: AsJson = False
+) -> None:
     """One dataset: classes, images per split, sizes, formats, and the files left out with why."""
-    dataset = api_for(api_url).get(f"/v1/datasets/{dataset_id}")
+    dataset = api_for(api_url, api_key).get(f"/v1/datasets/{dataset_id}")
     if as_json:
         print(json.dumps(dataset, indent=2))
     else:
@@ -207,7 +211,7 @@ def show_command(dataset_id: DatasetId, api_url: ApiUrl = None, as_json: AsJson 
 
 
 @datasets_app.command("delete")
-def delete_command(dataset_id: DatasetId, api_url: ApiUrl = None) -> None:
+def delete_command(dataset_id: DatasetId, api_url: ApiUrl = None, api_key: ApiKey = None) -> None:
     """Delete a dataset and its files (refused while a waiting, queued or running job uses it)."""
-    api_for(api_url).request("DELETE", f"/v1/datasets/{dataset_id}")
+    api_for(api_url, api_key).request("DELETE", f"/v1/datasets/{dataset_id}")
     console.print(f"Dataset {dataset_id} deleted.")

@@ -11,10 +11,10 @@ import typer
 from rich import box
 from rich.table import Table
 
-from app.cli.client import Api, ApiError, Failure
+from app.cli.client import Api, ApiError, Failure, resolve_key
 from app.cli.jobs import follow
 from app.cli.render import console, fmt_duration, fmt_value, job_seconds, jobs_table, ordered_series, status_text
-from app.cli.typer_app import ApiUrl, app
+from app.cli.typer_app import ApiKey, ApiUrl, app
 from app.core.config import get_settings
 from app.jobs.status import JobStatus
 from app.stack.background import start_in_background, stop_background
@@ -213,6 +213,7 @@ def demo(
         ),
     ] = False,
     api_url: ApiUrl = None,
+    api_key: ApiKey = None,
 ) -> None:
     """Train on CIFAR-10, then finetune on CIFAR-100 from its backbone (strategy freeze), following both live."""
     settings = get_settings()
@@ -259,7 +260,7 @@ def demo(
             raise Failure(f"the stack did not start ({exc}); see {log_file}") from None
     started = time.monotonic()
     try:
-        finals = run_demo_chain(Api(url), plan)
+        finals = run_demo_chain(Api(url, resolve_key(api_key)), plan)
     finally:
         if background is not None:
             console.print("Stopping the demo's stack...")

@@ -17,7 +17,7 @@ from app.cli.client import Failure, api_for
 from app.cli.datasets import print_dataset, upload, wait_settled
 from app.cli.jobs import follow
 from app.cli.render import console
-from app.cli.typer_app import ApiUrl, app
+from app.cli.typer_app import ApiKey, ApiUrl, app
 from app.jobs.status import JobStatus
 
 HYMENOPTERA_URL = "https://pl-flash-data.s3.amazonaws.com/hymenoptera_data.zip"  # Flash Zero's default data
@@ -142,12 +142,13 @@ def job_spec(run: FlashZeroRun, dataset_id: str) -> dict[str, Any]:
 def image_classification(
     ctx: typer.Context,
     api_url: ApiUrl = None,
+    api_key: ApiKey = None,
     watch: Annotated[bool, typer.Option(help="Follow the job until it ends")] = True,
 ) -> None:
     """Flash Zero's `flash image_classification [--trainer.max_epochs N] [--model.backbone B] from_folders
     --train_folder DIR [--val_folder DIR]`, trained by the service: uploads, submits, watches."""
     run = parse(ctx.args)
-    api = api_for(api_url)
+    api = api_for(api_url, api_key)
     if run.builder == "from_hymenoptera":
         dataset = wait_settled(api, api.post("/v1/datasets", {"url": HYMENOPTERA_URL, "name": "hymenoptera"}))
     else:

@@ -25,7 +25,7 @@ from app.cli.render import (
     status_text,
     warning_lines,
 )
-from app.cli.typer_app import ApiUrl, AsJson, JobId, app
+from app.cli.typer_app import ApiKey, ApiUrl, AsJson, JobId, app
 from app.jobs.status import JobStatus
 
 
@@ -77,6 +77,7 @@ def submit(
     spec_file: Annotated[Path, typer.Argument(help="A JobSpec as JSON ('-' reads standard input)")],
     chain: Annotated[bool, typer.Option("--chain", help='The file is a chain: {"steps": [...]} or a list')] = False,
     api_url: ApiUrl = None,
+    api_key: ApiKey = None,
     as_json: AsJson = False,
 ) -> None:
     """Submit a job, or a chain of jobs whose later steps start from earlier ones."""
@@ -85,10 +86,10 @@ def submit(
     except (OSError, ValueError) as exc:
         raise Failure(f"cannot read a JSON spec from {spec_file}: {exc}") from exc
     if chain:
-        answer = api_for(api_url).post("/v1/chains", {"steps": body} if isinstance(body, list) else body)
+        answer = api_for(api_url, api_key).post("/v1/chains", {"steps": body} if isinstance(body, list) else body)
         jobs = answer["jobs"]
     else:
-        answer = api_for(api_url).post("/v1/jobs", body)
+        answer = api_for(api_url, api_key).post("/v1/jobs", body)
         jobs = [answer]
     if as_json:
         print(json.dumps(answer, indent=2))
@@ -103,10 +104,11 @@ def list_jobs(
     limit: Annotated[int, typer.Option(help="At most this many (newest first)")] = 20,
     cursor: Annotated[str | None, typer.Option(help="next_cursor of an earlier page")] = None,
     api_url: ApiUrl = None,
+    api_key: ApiKey = None,
     as_json: AsJson = False,
 ) -> None:
     """List jobs, newest first."""
-    page = api_for(api_url).get("/v1/jobs", status=status, kind=kind, limit=limit, cursor=cursor)
+    page = api_for(api_url, api_key).get("/v1/jobs", status=status, kind=kind, limit=limit, cursor=cursor)
     if as_json:
         print(json.dumps(page, indent=2))
         return
@@ -116,9 +118,9 @@ def list_jobs(
 
 
 @app.command()
-def show(job_id: JobId, api_url: ApiUrl = None, as_json: AsJson = False) -> None:
+def show(job_id: JobId, api_url: ApiUrl = None, api_key: ApiKey = None, as_json: AsJson = False) -> None:
     """Show one job: status, progress, error, latest metrics and spec."""
-    job = api_for(api_url).get(f"/v1/jobs/{job_id}")
+    job = api_for(api_url, api_key).get(f"/v1/jobs/{job_id}")
     if as_json:
         print(json.dumps(job, indent=2))
         return
@@ -151,17 +153,17 @@ def show(job_id: JobId, api_url: ApiUrl = None, as_json: AsJson = False) -> None
 
 
 @app.command()
-def cancel(job_id: JobId, api_url: ApiUrl = None) -> None:
+def cancel(job_id: JobId, api_url: ApiUrl = None, api_key: ApiKey = None) -> None:
     """Cancel a job: at once if it has not started, within one batch if it runs."""
-    job = api_for(api_url).post(f"/v1/jobs/{job_id}/cancel")
+    job = api_for(api_url, api_key).post(f"/v1/jobs/{job_id}/cancel")
     console.print(f"Job {job['id']} is {status_text(job)}.")
 
 
 @app.command()
-def watch(job_id: JobId, api_url: ApiUrl = None) -> None:
+def watch(job_id: JobId, api_url: ApiUrl = None, api_key: ApiKey = None) -> None:
     """Follow a job live until it ends; the exit code is non-zero unless it succeeded."""
     try:
-        final = follow(api_for(api_url), job_id)
+        final = follow(api_for(api_url, api_key), job_id)
     except KeyboardInterrupt:
         console.print(f"Stopped watching; the job goes on (`flashjobs cancel {job_id}` stops it).")
         raise typer.Exit(130) from None
@@ -174,10 +176,11 @@ def metrics(
     names: Annotated[str | None, typer.Option(help="Comma-separated series, e.g. val_accuracy,val_loss")] = None,
     plot: Annotated[Path | None, typer.Option(help="Also draw the curves into this PNG file")] = None,
     api_url: ApiUrl = None,
+    api_key: ApiKey = None,
     as_json: AsJson = False,
 ) -> None:
     """A job's metric curves, one row per epoch."""
-    answer = api_for(api_url).get(f"/v1/jobs/{job_id}/metrics", names=names)
+    answer = api_for(api_url, api_key).get(f"/v1/jobs/{job_id}/metrics", names=names)
     if as_json:
         print(json.dumps(answer, indent=2))
         return
@@ -206,10 +209,11 @@ def artifacts(
         Path | None, typer.Option(help="Download every artifact into this folder (each checked against its sha256)")
     ] = None,
     api_url: ApiUrl = None,
+    api_key: ApiKey = None,
     as_json: AsJson = False,
 ) -> None:
     """A job's artifacts (model, backbone, ...) with checksums; --download fetches and verifies them."""
-    client = api_for(api_url)
+    client = api_for(api_url, api_key)
     listing = client.get(f"/v1/jobs/{job_id}/artifacts")
     if as_json:
         print(json.dumps(listing, indent=2))

@@ -92,3 +92,19 @@ def db_upgrade() -> None:
     url = get_settings().effective_database_url
     upgrade(url)
     console.print(f"Database schema is current: {safe_url(url)}")
+
+
+@db_app.command("admin-key")
+def db_admin_key(name: Annotated[str, typer.Option(help="Who or what it is for")] = "first admin") -> None:
+    """Print a new admin key of the default project, made in SQL directly: the first key where `up` does not run."""
+    from app.access import service as access
+    from app.access.models import DEFAULT_PROJECT
+    from app.access.scopes import Scope
+    from app.core.db import session_scope
+    from app.core.migrate import upgrade
+
+    upgrade(get_settings().effective_database_url)
+    with session_scope() as session:
+        access.ensure_default_project(session)
+        _, secret = access.create_key(session, project=DEFAULT_PROJECT, scope=Scope.ADMIN, name=name)
+    print(secret)  # plain print: a script can capture it

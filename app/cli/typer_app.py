@@ -16,5 +16,13 @@ ApiUrl = Annotated[
     str | None,
     typer.Option("--api-url", help="The API [default: FLASHJOBS_API_URL or http://127.0.0.1:8000]", show_default=False),
 ]
+ApiKey = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key",
+        help="The API key [default: FLASHJOBS_API_KEY, or the admin key `flashjobs up` wrote in the state dir]",
+        show_default=False,
+    ),
+]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer instead of a table.")]
 JobId = Annotated[str, typer.Argument(help="A job id.")]

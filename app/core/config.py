@@ -39,6 +39,15 @@ class Settings(BaseSettings):
     restart_limit: int = 5
     restart_window_s: float = 10.0
 
+    # Access (app/access/): a verified key is trusted this long before SQL is asked again (a revoke in another
+    # API process takes effect within it); the CLI's key when --api-key is not given.
+    key_cache_s: float = Field(5.0, ge=0, description="How long a verified API key is cached")
+    api_key: str | None = Field(None, description="The CLI's API key; default the admin key file of `flashjobs up`")
+    # Host headers the API answers (others get 400: DNS rebinding); `flashjobs up` on a loopback address sets the
+    # loopback names for its API. Browser origins allowed by CORS: none unless listed.
+    allowed_hosts: list[str] = Field(default_factory=lambda: ["*"], description="Host headers the API answers")
+    cors_origins: list[str] = Field(default_factory=list, description="Origins a browser may call the API from")
+
     # Webhooks (app/webhooks/): delivered by the process that runs the reconciler (reconcile_in_api, or
     # `flashjobs reconcile --loop`), retried with a doubling backoff for a bounded time.
     webhook_allow_networks: list[str] = Field(

@@ -59,6 +59,12 @@ class TooLarge(ServiceError):
     status_code = 413
 
 
+class UnsupportedMediaType(ServiceError):
+    """415: the body's content type is not one the route takes."""
+
+    status_code = 415
+
+
 class TooMany(ServiceError):
     """429: over a quota that frees up with time; `retry_after_s` goes out as Retry-After."""
 

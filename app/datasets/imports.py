@@ -14,6 +14,7 @@ from typing import Any
 from fastapi.encoders import jsonable_encoder
 from sqlalchemy.exc import IntegrityError
 
+from app.access.quotas import check_dataset_quota
 from app.core.addresses import allowed_networks
 from app.core.config import Settings
 from app.core.db import get_sessionmaker, session_scope
@@ -32,33 +33,37 @@ log = logging.getLogger(__name__)
 ROUTE = "datasets-url"
 
 
-def start_import(*, body: DatasetUrlIn, idempotency_key: str | None, settings: Settings) -> tuple[int, dict[str, Any]]:
+def start_import(
+    *, project_id: str, body: DatasetUrlIn, idempotency_key: str | None, settings: Settings
+) -> tuple[int, dict[str, Any]]:
     """202 and the `importing` dataset (its fetch runs on in a thread); an unacceptable URL is a 422 at once."""
     url = str(body.url)
     body_hash = idempotency.request_hash(body.model_dump(mode="json"))
+    route = idempotency.scoped(ROUTE, project_id=project_id)
     with get_sessionmaker()() as session:
         if idempotency_key and (
-            stored := idempotency.replay(session, key=idempotency_key, route=ROUTE, body_hash=body_hash)
+            stored := idempotency.replay(session, key=idempotency_key, route=route, body_hash=body_hash)
         ):
             return stored.status_code, stored.response
         checked_address(url, allow=allowed_networks(settings.dataset_fetch_allow_networks))
-        dataset = service.add_import(session, name=body.name, url=url)
+        check_dataset_quota(session, project_id=project_id, adding=0)  # a project at its quota imports nothing
+        dataset = service.add_import(session, project_id=project_id, name=body.name, url=url)
         content = jsonable_encoder(dataset_out(dataset))
         if idempotency_key:
             idempotency.remember(
-                session, key=idempotency_key, route=ROUTE, body_hash=body_hash, status_code=202, response=content
+                session, key=idempotency_key, route=route, body_hash=body_hash, status_code=202, response=content
             )
         try:
             session.commit()
         except IntegrityError:  # the same key, at the same time: the other request's import is the one
             session.rollback()
-            stored = idempotency.replay(session, key=idempotency_key or "", route=ROUTE, body_hash=body_hash)
+            stored = idempotency.replay(session, key=idempotency_key or "", route=route, body_hash=body_hash)
             if stored is None:
                 raise
             return stored.status_code, stored.response
     threading.Thread(
         target=run_import,
-        kwargs={"dataset_id": dataset.id, "url": url, "settings": settings},
+        kwargs={"project_id": project_id, "dataset_id": dataset.id, "url": url, "settings": settings},
         name=f"import-{dataset.id}",
         daemon=True,
     ).start()
@@ -92,7 +97,7 @@ class _Heartbeat:
         self.thread.join()
 
 
-def run_import(*, dataset_id: str, url: str, settings: Settings) -> None:
+def run_import(*, project_id: str, dataset_id: str, url: str, settings: Settings) -> None:
     """Fetch, validate and finish one import; every failure ends it as invalid, saying why."""
     artifact_dir = settings.effective_artifact_dir
     archive = incoming_dir(artifact_dir) / f"{dataset_id}.fetch"
@@ -107,6 +112,8 @@ def run_import(*, dataset_id: str, url: str, settings: Settings) -> None:
                 max_redirects=settings.dataset_fetch_max_redirects,
                 allow=allowed_networks(settings.dataset_fetch_allow_networks),
             )
+            with session_scope() as session:  # the bytes are known only now
+                check_dataset_quota(session, project_id=project_id, adding=size)
             heartbeat.status = DatasetStatus.VALIDATING
             ingested = ingest(archive, staging=incoming_dir(artifact_dir) / dataset_id, settings=settings)
         status, summary = ingested.status, ingested.summary

@@ -4,7 +4,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, UTCDateTime
@@ -26,7 +26,8 @@ class Dataset(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(16))
     sha256: Mapped[str | None] = mapped_column(String(64), index=True)
-    # The sha256 for uploads, unique: two uploads of the same bytes, even at once, make one dataset.
+    # For uploads, the sha256 of project and bytes, unique: two uploads of the same bytes to one project, even at
+    # once, make one dataset.
     # NULL for URL imports, whose id is handed out before their bytes are known.
     dedupe_key: Mapped[str | None] = mapped_column(String(64), unique=True)
     bytes: Mapped[int | None] = mapped_column(BigInteger)
@@ -36,5 +37,9 @@ class Dataset(Base):
     # Refreshed while an import runs; the reconciler ends imports whose process went away.
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), server_default="default")
 
-    __table_args__ = (Index("ix_datasets_created", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_datasets_created", "created_at", "id"),
+        Index("ix_datasets_project_created", "project_id", "created_at", "id"),
+    )

@@ -30,6 +30,7 @@ class Problem(BaseModel):
 
 class DatasetOut(BaseModel):
     id: str
+    project: str
     name: str | None
     status: str
     sha256: str | None
@@ -58,6 +59,7 @@ def dataset_out(dataset: Dataset) -> DatasetOut:
     summary: dict[str, Any] = dataset.summary or {}
     return DatasetOut(
         id=dataset.id,
+        project=dataset.project_id,
         name=dataset.name,
         status=dataset.status,
         sha256=dataset.sha256,

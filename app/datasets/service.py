@@ -3,6 +3,7 @@
 Routes and the reconciler call these; the caller moves files around the commit (app/datasets/store.py).
 """
 
+import hashlib
 import uuid
 from datetime import datetime
 from typing import Any
@@ -27,14 +28,20 @@ def new_dataset_id() -> str:
     return uuid.uuid4().hex
 
 
-def find_upload(session: Session, *, sha256: str) -> Dataset | None:
-    """The dataset an upload of these exact bytes made, if any."""
-    return session.scalar(select(Dataset).where(Dataset.dedupe_key == sha256))
+def dedupe_key(*, project_id: str, sha256: str) -> str:
+    """What makes an upload unique: its bytes within its project (migration 0004 computes the same)."""
+    return hashlib.sha256(f"{project_id}:{sha256}".encode()).hexdigest()
+
+
+def find_upload(session: Session, *, project_id: str, sha256: str) -> Dataset | None:
+    """The dataset an upload of these exact bytes to this project made, if any."""
+    return session.scalar(select(Dataset).where(Dataset.dedupe_key == dedupe_key(project_id=project_id, sha256=sha256)))
 
 
 def add_upload(
     session: Session,
     *,
+    project_id: str,
     dataset_id: str,
     name: str | None,
     sha256: str,
@@ -42,29 +49,31 @@ def add_upload(
     status: DatasetStatus,
     summary: dict[str, Any],
 ) -> Dataset:
-    """Record a validated upload; the unique sha256 makes a concurrent twin's commit fail."""
+    """Record a validated upload; the unique dedupe key makes a concurrent twin's commit fail."""
     now = utcnow()
     dataset = Dataset(
         id=dataset_id,
+        project_id=project_id,
         name=name,
         status=status,
         sha256=sha256,
-        dedupe_key=sha256,
+        dedupe_key=dedupe_key(project_id=project_id, sha256=sha256),
         bytes=size,
         created_at=now,
         finished_at=now,
         summary=summary,
     )
     session.add(dataset)
-    _announce_settled(session, dataset_id=dataset_id, name=name, status=status)
+    _announce_settled(session, dataset=dataset)
     return dataset
 
 
-def add_import(session: Session, *, name: str | None, url: str) -> Dataset:
+def add_import(session: Session, *, project_id: str, name: str | None, url: str) -> Dataset:
     """A dataset the server downloads: `importing` until fetched and validated."""
     now = utcnow()
     dataset = Dataset(
         id=new_dataset_id(),
+        project_id=project_id,
         name=name,
         status=DatasetStatus.IMPORTING,
         source_url=url,
@@ -104,13 +113,14 @@ def finish_import(
     )
     if done.rowcount != 1:
         return None
-    _announce_settled(session, dataset_id=dataset_id, name=None, status=status)
+    _announce_settled(session, dataset=session.get(Dataset, dataset_id, populate_existing=True))
     return settle_waiting_jobs(session, dataset_id=dataset_id)
 
 
-def _announce_settled(session: Session, *, dataset_id: str, name: str | None, status: DatasetStatus) -> None:
-    event_type = EventType.DATASET_READY if status == DatasetStatus.READY else EventType.DATASET_INVALID
-    emit(session, event_type=event_type, data={"dataset_id": dataset_id, "name": name, "status": status.value})
+def _announce_settled(session: Session, *, dataset: Dataset) -> None:
+    event_type = EventType.DATASET_READY if dataset.status == DatasetStatus.READY else EventType.DATASET_INVALID
+    data = {"dataset_id": dataset.id, "name": dataset.name, "status": str(dataset.status)}
+    emit(session, event_type=event_type, data=data, project_id=dataset.project_id)
 
 
 def settle_waiting_jobs(session: Session, *, dataset_id: str) -> list[str]:
@@ -164,9 +174,12 @@ def find(session: Session, *, dataset_id: str) -> Dataset | None:
     return session.get(Dataset, dataset_id)
 
 
-def list_datasets(session: Session, *, limit: int, cursor: str | None) -> tuple[list[Dataset], str | None]:
-    """Newest first, keyset-paginated on (created_at, id)."""
-    return newest_first(session, select(Dataset), Dataset, limit=limit, cursor=cursor)
+def list_datasets(
+    session: Session, *, project: str | None, limit: int, cursor: str | None
+) -> tuple[list[Dataset], str | None]:
+    """Newest first, keyset-paginated on (created_at, id); one project's, or every project's (None)."""
+    query = select(Dataset) if project is None else select(Dataset).where(Dataset.project_id == project)
+    return newest_first(session, query, Dataset, limit=limit, cursor=cursor)
 
 
 def delete(session: Session, *, dataset_id: str) -> None:

@@ -7,12 +7,13 @@ commit loses (to a concurrent upload of the same bytes); a refused archive leave
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastapi.encoders import jsonable_encoder
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.access.quotas import check_dataset_quota
 from app.core.config import Settings
 from app.core.db import get_sessionmaker
 from app.datasets import service
@@ -28,21 +29,28 @@ ROUTE = "datasets"
 
 
 def keep_upload(
-    *, received: ReceivedArchive, name: str | None, idempotency_key: str | None, settings: Settings
+    *,
+    project_id: str,
+    received: ReceivedArchive,
+    name: str | None,
+    idempotency_key: str | None,
+    settings: Settings,
 ) -> tuple[int, dict[str, Any]]:
-    """Status code and body: 201 for a new dataset, 200 for the one these bytes made before."""
+    """Status code and body: 201 for a new dataset, 200 for the one these bytes made before in this project."""
     body_hash = idempotency.request_hash({"sha256": received.sha256, "name": name})
+    seen = _Seen(project_id, idempotency.scoped(ROUTE, project_id=project_id), idempotency_key, body_hash)
     with get_sessionmaker()() as session:
         if idempotency_key and (
-            stored := idempotency.replay(session, key=idempotency_key, route=ROUTE, body_hash=body_hash)
+            stored := idempotency.replay(session, key=idempotency_key, route=seen.route, body_hash=body_hash)
         ):
             return stored.status_code, stored.response
-        existing = service.find_upload(session, sha256=received.sha256)
+        existing = service.find_upload(session, project_id=project_id, sha256=received.sha256)
         if existing is not None:
             try:
-                return _answer(session, existing, 200, key=idempotency_key, body_hash=body_hash)
+                return _answer(session, existing, 200, seen=seen)
             except _LostRace:
-                return _first_answer(received, key=idempotency_key, body_hash=body_hash)
+                return _first_answer(received, seen=seen)
+        check_dataset_quota(session, project_id=project_id, adding=received.size)
 
     artifact_dir = settings.effective_artifact_dir
     dataset_id = service.new_dataset_id()
@@ -54,6 +62,7 @@ def keep_upload(
         with get_sessionmaker()() as session:
             dataset = service.add_upload(
                 session,
+                project_id=project_id,
                 dataset_id=dataset_id,
                 name=name,
                 sha256=received.sha256,
@@ -61,21 +70,32 @@ def keep_upload(
                 status=ingested.status,
                 summary=ingested.summary,
             )
-            return _answer(session, dataset, 201, key=idempotency_key, body_hash=body_hash)
+            return _answer(session, dataset, 201, seen=seen)
     except _LostRace:
         remove_files(artifact_dir, dataset_id)
-        return _first_answer(received, key=idempotency_key, body_hash=body_hash)
+        return _first_answer(received, seen=seen)
     except BaseException:
         remove_files(artifact_dir, dataset_id)
         raise
 
 
-def _first_answer(received: ReceivedArchive, *, key: str | None, body_hash: str) -> tuple[int, dict[str, Any]]:
+class _Seen(NamedTuple):
+    """Who uploads, and the Idempotency-Key (if any) under which the answer is kept."""
+
+    project_id: str
+    route: str
+    key: str | None
+    body_hash: str
+
+
+def _first_answer(received: ReceivedArchive, *, seen: _Seen) -> tuple[int, dict[str, Any]]:
     """After losing a race: the winner's stored answer for the key, or the dataset its upload made."""
     with get_sessionmaker()() as session:
-        if key and (stored := idempotency.replay(session, key=key, route=ROUTE, body_hash=body_hash)):
+        if seen.key and (
+            stored := idempotency.replay(session, key=seen.key, route=seen.route, body_hash=seen.body_hash)
+        ):
             return stored.status_code, stored.response
-        winner = service.find_upload(session, sha256=received.sha256)
+        winner = service.find_upload(session, project_id=seen.project_id, sha256=received.sha256)
         if winner is None:
             raise RuntimeError("an upload lost a commit race, but no winner is recorded")
         return 200, jsonable_encoder(dataset_out(winner))
@@ -85,13 +105,11 @@ class _LostRace(Exception):
     """A concurrent request with the same bytes or the same Idempotency-Key committed first."""
 
 
-def _answer(
-    session: Session, dataset: Dataset, status_code: int, *, key: str | None, body_hash: str
-) -> tuple[int, dict[str, Any]]:
+def _answer(session: Session, dataset: Dataset, status_code: int, *, seen: _Seen) -> tuple[int, dict[str, Any]]:
     content = jsonable_encoder(dataset_out(dataset))
-    if key:
+    if seen.key:
         idempotency.remember(
-            session, key=key, route=ROUTE, body_hash=body_hash, status_code=status_code, response=content
+            session, key=seen.key, route=seen.route, body_hash=seen.body_hash, status_code=status_code, response=content
         )
     try:
         session.commit()

@@ -1,5 +1,6 @@
 """Jobs and the datasets they name: what a job may start from, what it waits for, what blocks a delete."""
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_, select
@@ -12,14 +13,14 @@ from app.jobs.models import Job
 from app.jobs.status import ACTIVE, NOT_STARTED
 
 
-def dataset_for_job(session: Session, *, dataset_id: str, loc: list[str | int]) -> Dataset:
+def dataset_for_job(session: Session, *, dataset_id: str, loc: list[str | int], sees: Callable[[str], bool]) -> Dataset:
     """The dataset a job names, locked against a concurrent delete; 422 naming the field if it cannot train."""
     dataset = (
         session.scalar(select(Dataset).where(Dataset.id == dataset_id).with_for_update())
         if is_dataset_id(dataset_id)
         else None
     )
-    if dataset is None:
+    if dataset is None or not sees(dataset.project_id):  # another project's dataset is as absent as an unknown one
         raise Invalid(loc, f"no dataset {dataset_id!r}")
     if dataset.status == DatasetStatus.INVALID:
         count = (dataset.summary or {}).get("problem_count", 0)
@@ -27,11 +28,13 @@ def dataset_for_job(session: Session, *, dataset_id: str, loc: list[str | int]) 
     return dataset
 
 
-def attach_dataset(session: Session, *, dataset: dict[str, Any], loc: list[str | int]) -> tuple[str | None, bool]:
+def attach_dataset(
+    session: Session, *, dataset: dict[str, Any], loc: list[str | int], sees: Callable[[str], bool]
+) -> tuple[str | None, bool]:
     """(The uploaded dataset's id or None, whether it is ready) for a job's dataset spec; fills in image_size."""
     if not dataset.get("id"):
         return None, True
-    row = dataset_for_job(session, dataset_id=dataset["id"], loc=[*loc, "id"])
+    row = dataset_for_job(session, dataset_id=dataset["id"], loc=[*loc, "id"], sees=sees)
     ready = row.status == DatasetStatus.READY
     if ready and dataset.get("image_size") is None:
         dataset["image_size"] = row.summary["image_size"]

@@ -15,6 +15,11 @@ def request_hash(body: Any) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+def scoped(route: str, *, project_id: str) -> str:
+    """The route under which a project's keys are stored: one project's key never replays another's answer."""
+    return f"{project_id}:{route}"
+
+
 def replay(session: Session, *, key: str, route: str, body_hash: str) -> IdempotencyKey | None:
     """The stored first response for this key, None if the key is new; 409 if it came with another body."""
     stored = session.get(IdempotencyKey, (key, route))

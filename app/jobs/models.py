@@ -50,16 +50,21 @@ class Job(Base):
     # The status and epochs webhooks were last told of (app/webhooks/outbox.py), so each event goes out once.
     announced_status: Mapped[str | None] = mapped_column(String(16))
     announced_epochs: Mapped[int | None] = mapped_column(Integer)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), server_default="default")
 
     # Both serve newest-first pages as index ranges (bench/store_scale.py): the second also filters by status.
     __table_args__ = (
         Index("ix_jobs_created", "created_at", "id"),
         Index("ix_jobs_status_created", "status", "created_at", "id"),
         Index("ix_jobs_claim", "status", "priority", "created_at", "id"),  # the next job a worker claims
+        Index("ix_jobs_project_created", "project_id", "created_at", "id"),
+        Index("ix_jobs_project_status", "project_id", "status"),  # quotas count a project's queued and running
     )
 
 
-def new_job(spec: dict[str, Any], *, parent_id: str | None, dataset_id: str | None, ready: bool) -> Job:
+def new_job(
+    spec: dict[str, Any], *, parent_id: str | None, dataset_id: str | None, project_id: str, ready: bool
+) -> Job:
     """A job row for a normalised spec: queued when it can run now, else waiting (for its parent or dataset)."""
     return Job(
         id=uuid.uuid4().hex,
@@ -68,6 +73,7 @@ def new_job(spec: dict[str, Any], *, parent_id: str | None, dataset_id: str | No
         spec=spec,
         parent_id=parent_id,
         dataset_id=dataset_id,
+        project_id=project_id,
         priority=Priority[spec.get("priority", "normal")],
         created_at=utcnow(),
         attempt=0,

@@ -193,6 +193,7 @@ class JobWarning(BaseModel):
 
 class JobOut(BaseModel):
     id: str
+    project: str
     kind: str
     status: JobStatus
     spec: dict[str, Any]
@@ -222,6 +223,7 @@ def job_out(job: Any) -> JobOut:
     """The API's view of a job row."""
     return JobOut(
         id=job.id,
+        project=job.project_id,
         kind=job.kind,
         status=job.status,
         spec=job.spec,

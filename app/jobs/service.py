@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from app.access.principal import Principal
+from app.access.quotas import check_queue_quota, held_back, lock_project_of, under_running_quota
 from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound
 from app.core.pages import newest_first
@@ -31,27 +33,34 @@ def create_chain(
     *,
     steps: Sequence[JobSpec] | Sequence[RecommendationSpec],
     loc: list[str | int],
+    principal: Principal,
     limits: dict[str, int] | None = None,
 ) -> tuple[list[Job], list[str]]:
-    """Validate and insert jobs (one, or a chain whose steps may start from earlier steps); all or none.
+    """Validate and insert jobs of the key's project (one, or a chain whose steps may start from earlier steps);
+    all or none. Parents and datasets must be ones the key sees.
 
     A finetune that asks for a control run brings it along, linked both ways, after the steps (so that step i
     stays jobs[i]). A recommendation is a job of one step; `limits` bound it (max_candidates, max_sample)."""
     limits = limits or {}
     jobs: list[Job] = []
     controls: list[Job] = []
+    check_queue_quota(session, project_id=principal.project_id, adding=len(steps))
     for index, spec in enumerate(steps):
         step_loc = [*loc, index] if len(loc) and loc[-1] == "steps" else loc
         if isinstance(spec, RecommendationSpec):
-            parent, normalized = None, normalize_recommendation(session, spec=spec, loc=step_loc, **limits)
+            normalized = normalize_recommendation(session, spec=spec, loc=step_loc, sees=principal.sees, **limits)
+            parent = None
         else:
-            parent = resolve_parent(session, spec=spec, earlier=jobs, loc=step_loc)
+            parent = resolve_parent(session, spec=spec, earlier=jobs, loc=step_loc, sees=principal.sees)
             normalized = normalize(spec=spec, parent=parent, loc=step_loc)
-        dataset_id, dataset_ready = attach_dataset(session, dataset=normalized["dataset"], loc=[*step_loc, "dataset"])
+        dataset_id, dataset_ready = attach_dataset(
+            session, dataset=normalized["dataset"], loc=[*step_loc, "dataset"], sees=principal.sees
+        )
         ready = (parent is None or parent.status == JobStatus.SUCCEEDED) and dataset_ready
-        jobs.append(new_job(normalized, parent_id=parent.id if parent else None, dataset_id=dataset_id, ready=ready))
+        owner = {"dataset_id": dataset_id, "project_id": principal.project_id}
+        jobs.append(new_job(normalized, parent_id=parent.id if parent else None, ready=ready, **owner))
         if getattr(spec, "control", None) is not None:  # needs no parent: it may run while the parent still trains
-            control = new_job(control_spec(normalized), parent_id=None, dataset_id=dataset_id, ready=dataset_ready)
+            control = new_job(control_spec(normalized), parent_id=None, ready=dataset_ready, **owner)
             control.control_of, jobs[-1].control_id = jobs[-1].id, control.id
             controls.append(control)
     jobs += controls
@@ -71,17 +80,17 @@ def get_job(session: Session, *, job_id: str) -> Job | None:
 def list_jobs(
     session: Session,
     *,
+    project: str | None,
     status: JobStatus | None,
     kind: str | None,
     limit: int,
     cursor: str | None,
     parent_id: str | None = None,
 ) -> tuple[list[Job], str | None]:
-    """Newest first, keyset-paginated on (created_at, id); parent_id keeps one job's children."""
-    query = select(Job)
-    for column, wanted in ((Job.parent_id, parent_id), (Job.status, status), (Job.kind, kind)):
-        if wanted:
-            query = query.where(column == wanted)
+    """Newest first, keyset-paginated on (created_at, id); one project's (every project's when None), parent_id
+    keeps one job's children."""
+    filters = ((Job.project_id, project), (Job.parent_id, parent_id), (Job.status, status), (Job.kind, kind))
+    query = select(Job).where(*(column == value for column, value in filters if value))
     return newest_first(session, query, Job, limit=limit, cursor=cursor)
 
 
@@ -119,9 +128,10 @@ def _cancelled_while_running(session: Session, job_id: str) -> tuple[str, str]:
 def claim(session: Session, *, job_id: str, owner: str) -> Job | None:
     """queued -> running with a new attempt number; None if someone else has it or it was cancelled."""
     now = utcnow()
+    lock_project_of(session, job_id=job_id)
     result = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
+        .where(Job.id == job_id, Job.status == JobStatus.QUEUED, under_running_quota())  # else it stays queued
         .values(
             status=JobStatus.RUNNING,
             attempt=Job.attempt + 1,
@@ -183,7 +193,7 @@ def finish(
         error = _cancelled_while_running(session, job_id)
     if not _transition(session, job_id, ACTIVE, status, attempt=attempt, error=error):
         return []
-    return settle_children(session, parent_id=job_id)
+    return settle_children(session, parent_id=job_id) + held_back(session, job_id=job_id)
 
 
 def release_lost_attempt(

@@ -1,5 +1,6 @@
 """A submitted spec checked against what a field validator cannot see alone: its kind, its parent, its chain."""
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
@@ -16,7 +17,9 @@ TRAINS = ("train", "finetune")  # the kinds of job that leave a backbone
 NO_BACKBONE = frozenset({JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.CANCELLING})
 
 
-def resolve_parent(session: Session, *, spec: JobSpec, earlier: list[Job], loc: list[str | int]) -> Job | None:
+def resolve_parent(
+    session: Session, *, spec: JobSpec, earlier: list[Job], loc: list[str | int], sees: Callable[[str], bool]
+) -> Job | None:
     """The job whose backbone the spec starts from (an earlier step of its chain or an existing job); None: train."""
     init = spec.init_from
     if spec.kind == "train":
@@ -42,7 +45,7 @@ def resolve_parent(session: Session, *, spec: JobSpec, earlier: list[Job], loc: 
             raise Invalid([*loc, "init_from", "step"], f"step {init.step} is not an earlier step of this chain")
         return earlier[init.step]
     parent = session.get(Job, init.job_id)
-    if parent is None:
+    if parent is None or not sees(parent.project_id):  # another project's job is as absent as an unknown one
         raise Invalid([*loc, "init_from", "job_id"], f"no job {init.job_id!r}")
     if parent.kind not in TRAINS:
         raise Invalid([*loc, "init_from", "job_id"], f"job {parent.id} is a {parent.kind} job: it trains no backbone")
@@ -118,22 +121,31 @@ def control_spec(finetune: dict[str, Any]) -> dict[str, Any]:
 
 
 def normalize_recommendation(
-    session: Session, *, spec: RecommendationSpec, max_candidates: int, max_sample: int, loc: list[str | int]
+    session: Session,
+    *,
+    spec: RecommendationSpec,
+    max_candidates: int,
+    max_sample: int,
+    loc: list[str | int],
+    sees: Callable[[str], bool],
 ) -> dict[str, Any]:
-    """The stored spec of a recommendation: its dataset, and the succeeded jobs whose backbones it ranks."""
-    dataset_for_job(session, dataset_id=spec.dataset_id, loc=[*loc, "dataset_id"])
+    """The stored spec of a recommendation: its dataset, and the succeeded jobs the key sees whose backbones it
+    ranks."""
+    dataset_for_job(session, dataset_id=spec.dataset_id, loc=[*loc, "dataset_id"], sees=sees)
     if spec.sample_size > max_sample:
         raise Invalid(
             [*loc, "sample_size"], f"over the limit of {max_sample} (FLASHJOBS_RECOMMEND_MAX_SAMPLE raises it)"
         )
     if spec.job_ids is None:
-        newest = select(Job.id).where(Job.kind.in_(TRAINS), Job.status == JobStatus.SUCCEEDED)
-        job_ids = list(session.scalars(newest.order_by(Job.created_at.desc(), Job.id.desc()).limit(max_candidates)))
+        newest = select(Job.id, Job.project_id).where(Job.kind.in_(TRAINS), Job.status == JobStatus.SUCCEEDED)
+        newest = newest.order_by(Job.created_at.desc(), Job.id.desc())
+        # Filtered here, not in SQL: an admin key sees every project, and the candidates are few.
+        job_ids = [job_id for job_id, project in session.execute(newest) if sees(project)][:max_candidates]
     else:
         job_ids = list(dict.fromkeys(spec.job_ids))
         for index, job_id in enumerate(job_ids):
             job = session.get(Job, job_id)
-            if job is None or job.kind not in TRAINS:
+            if job is None or job.kind not in TRAINS or not sees(job.project_id):
                 raise Invalid([*loc, "job_ids", index], f"no train or finetune job {job_id!r}")
             if job.status != JobStatus.SUCCEEDED:
                 raise Invalid([*loc, "job_ids", index], f"job {job_id} is {job.status}: it has no backbone yet")

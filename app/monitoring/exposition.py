@@ -65,11 +65,11 @@ class _StoreCollector(Collector):
         reading = self.metrics.reading
         if reading is None:
             return
-        jobs = GaugeMetricFamily("flashjobs_jobs", "Jobs in SQL by status", labels=["status"])
-        for status, count in reading.jobs.items():
-            jobs.add_metric([status], count)
+        jobs = GaugeMetricFamily("flashjobs_jobs", "Jobs in SQL by project and status", labels=["project", "status"])
+        for (project, status), count in reading.jobs.items():
+            jobs.add_metric([project, status], count)
         yield jobs
-        queued = reading.jobs.get(JobStatus.QUEUED.value, 0)
+        queued = sum(n for (_, status), n in reading.jobs.items() if status == JobStatus.QUEUED)
         yield GaugeMetricFamily("flashjobs_queue_depth", "Jobs queued for a free worker", value=queued)
         yield CounterMetricFamily("flashjobs_jobs_started", "Jobs that started an attempt", value=reading.started)
         finished = CounterMetricFamily(

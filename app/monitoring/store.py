@@ -18,7 +18,7 @@ MAX_EPOCH_ROWS = 100_000  # per scrape; the rest is read by the next one
 
 @dataclass(frozen=True)
 class StoreReading:
-    jobs: dict[str, int]  # status -> jobs
+    jobs: dict[tuple[str, str], int]  # (project, status) -> jobs
     outcomes: dict[tuple[str, str], int]  # (final status, error type or "") -> jobs
     started: int  # jobs that ever started an attempt
     restarts: int  # attempts after each job's first
@@ -29,7 +29,9 @@ class StoreReading:
 
 def read_store(session: Session, *, after_metric_id: int | None) -> StoreReading:
     """Counts of jobs by status and outcome, and the epochs recorded after `after_metric_id` (None: none yet)."""
-    jobs = {status: n for status, n in session.execute(select(Job.status, func.count()).group_by(Job.status))}
+    by_project = select(Job.project_id, Job.status, func.count()).group_by(Job.project_id, Job.status)
+    jobs = {(project, status): n for project, status, n in session.execute(by_project)}
+    projects = {project for project, _ in jobs} or {"default"}
     outcomes = {
         (status, error_type or ""): n
         for status, error_type, n in session.execute(
@@ -57,7 +59,7 @@ def read_store(session: Session, *, after_metric_id: int | None) -> StoreReading
         ]
         watermark = epochs[-1][0] if epochs else after_metric_id
     return StoreReading(
-        jobs={s.value: jobs.get(s.value, 0) for s in JobStatus},
+        jobs={(p, s.value): jobs.get((p, s.value), 0) for p in sorted(projects) for s in JobStatus},
         outcomes=outcomes,
         started=started,
         restarts=restarts,

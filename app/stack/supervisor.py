@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from app.core.config import Settings
+from app.stack.admin_key import access_env, ensure_admin_key
 from app.stack.commands import NotReady, api_argv, local_url, predictor_argv, safe_url, wait_ready, worker_argv
 from app.stack.lock import StackLock, running_stack
 from app.stack.processes import die_with_parent, is_running, send, start_time, stop_tree
@@ -104,6 +105,7 @@ class Stack:
             "PYTHONUNBUFFERED": "1",
             "FLASHJOBS_STATE_DIR": str(self.settings.state_dir.resolve()),
             "FLASHJOBS_DATA_DIR": str(self.settings.data_dir.resolve()),
+            **access_env(self.host),
         }
 
     def spawn(self, name: str) -> subprocess.Popen[bytes]:
@@ -164,6 +166,10 @@ class Stack:
 
         upgrade(self.settings.effective_database_url)
         self.say(f"Database: {safe_url(self.settings.effective_database_url)} (migrated)")
+        path, made = ensure_admin_key(self.settings)
+        self.say(
+            f"Admin key: {path}" + (" (new; the CLI uses it, `flashjobs keys create` makes others)" if made else "")
+        )
         self.launch("api")
         self.launch("worker")
         self.launch("predictor")

@@ -1,5 +1,7 @@
 """Transfer gain: a finetune's validation curves against its control run's, read from the metric rows."""
 
+from collections.abc import Callable
+
 from sqlalchemy.orm import Session
 
 from app.core.errors import NotFound
@@ -96,8 +98,8 @@ def recommendation_out(job: Job) -> RecommendationOut:
     )
 
 
-def get_recommendation(session: Session, *, recommendation_id: str) -> RecommendationOut:
+def get_recommendation(session: Session, *, recommendation_id: str, sees: Callable[[str], bool]) -> RecommendationOut:
     job = session.get(Job, recommendation_id)
-    if job is None or job.kind != "recommend":
+    if job is None or job.kind != "recommend" or not sees(job.project_id):  # another project's: as absent
         raise NotFound(f"no recommendation {recommendation_id!r}")
     return recommendation_out(job)

@@ -19,6 +19,7 @@ class Webhook(Base):
     events: Mapped[list[str]] = mapped_column(JSON)
     secret: Mapped[str] = mapped_column(String(80))  # the receiver verifies with it, so it is kept, not hashed
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), index=True)  # it hears only this project
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -17,14 +17,21 @@ from app.webhooks.events import DeliveryStatus, EventType
 from app.webhooks.models import Delivery, Webhook
 
 
-def emit(session: Session, *, event_type: EventType, data: dict[str, Any], hooks: list[Webhook] | None = None) -> int:
-    """Queue the event for every active webhook subscribed to it (of `hooks`, if given); how many deliveries."""
+def emit(
+    session: Session,
+    *,
+    event_type: EventType,
+    data: dict[str, Any],
+    project_id: str,
+    hooks: list[Webhook] | None = None,
+) -> int:
+    """Queue the event for every active webhook of its project subscribed to it (of `hooks`, if given)."""
     now = utcnow()
     payload = {"type": event_type.value, "timestamp": now.isoformat(), "data": data}
     if hooks is None:
         with session.no_autoflush:  # the change being announced is flushed by the commit, where its caller expects
-            hooks = list(session.scalars(select(Webhook).where(Webhook.active)))
-    hooks = [hook for hook in hooks if event_type in hook.events]
+            hooks = list(session.scalars(select(Webhook).where(Webhook.active, Webhook.project_id == project_id)))
+    hooks = [hook for hook in hooks if event_type in hook.events and hook.project_id == project_id]
     for hook in hooks:
         session.add(
             Delivery(
@@ -49,25 +56,27 @@ def announce_new_jobs(session: Session, *, jobs: list[Job]) -> None:
     for job in jobs:
         job.announced_status, job.announced_epochs = job.status, 0
         data = {"job_id": job.id, "kind": job.kind, "status": job.status, "error": None}
-        emit(session, event_type=EventType.JOB_STATUS_CHANGED, data=data, hooks=hooks)
+        emit(session, event_type=EventType.JOB_STATUS_CHANGED, data=data, project_id=job.project_id, hooks=hooks)
 
 
 def announce_job_changes(session: Session, *, job_ids: set[str]) -> None:
     """Emit job.status_changed and job.epoch_recorded for the changed jobs whose state moved since announced."""
     if not session.scalar(select(exists().where(Webhook.active))):
         return  # nothing listens: no reads, no writes
-    columns = (Job.id, Job.kind, Job.status, Job.epochs_done, Job.announced_status, Job.announced_epochs)
+    columns = (Job.id, Job.project_id, Job.kind, Job.status, Job.epochs_done, Job.announced_status)
     rows = session.execute(
-        select(*columns, Job.error_type, Job.error_message, Job.latest_metrics).where(Job.id.in_(job_ids))
+        select(*columns, Job.announced_epochs, Job.error_type, Job.error_message, Job.latest_metrics).where(
+            Job.id.in_(job_ids)
+        )
     )
-    for job_id, kind, status, epochs, announced_status, announced_epochs, error_type, message, latest in rows:
+    for job_id, project, kind, status, epochs, announced_status, announced_epochs, error_type, message, latest in rows:
         if epochs > (announced_epochs or 0):
             data = {"job_id": job_id, "kind": kind, "epoch": epochs - 1, "metrics": latest}
-            emit(session, event_type=EventType.JOB_EPOCH_RECORDED, data=data)
+            emit(session, event_type=EventType.JOB_EPOCH_RECORDED, data=data, project_id=project)
         if status != announced_status:
             error = {"type": error_type, "message": message} if error_type else None
             data = {"job_id": job_id, "kind": kind, "status": status, "error": error}
-            emit(session, event_type=EventType.JOB_STATUS_CHANGED, data=data)
+            emit(session, event_type=EventType.JOB_STATUS_CHANGED, data=data, project_id=project)
         if epochs != announced_epochs or status != announced_status:
             session.execute(
                 update(Job).where(Job.id == job_id).values(announced_status=status, announced_epochs=epochs)

@@ -16,7 +16,7 @@ from app.webhooks.schemas import WebhookIn
 from app.webhooks.signing import new_secret
 
 
-def create(session: Session, *, webhook: WebhookIn, allow_networks: list[str]) -> Webhook:
+def create(session: Session, *, webhook: WebhookIn, project_id: str, allow_networks: list[str]) -> Webhook:
     """A new webhook with its own secret; 422 for a URL that is not http(s) or points into the service's network."""
     try:
         allow = addresses.allowed_networks(allow_networks)
@@ -29,6 +29,7 @@ def create(session: Session, *, webhook: WebhookIn, allow_networks: list[str]) -
         events=sorted(set(webhook.events)),
         secret=new_secret(),
         active=True,
+        project_id=project_id,
         created_at=utcnow(),
     )
     session.add(row)
@@ -40,8 +41,10 @@ def find(session: Session, *, webhook_id: str) -> Webhook | None:
     return session.get(Webhook, webhook_id)
 
 
-def list_webhooks(session: Session) -> list[Webhook]:
-    return list(session.scalars(select(Webhook).order_by(Webhook.created_at, Webhook.id)))
+def list_webhooks(session: Session, *, project: str | None) -> list[Webhook]:
+    """One project's webhooks, or every project's (None), oldest first."""
+    query = select(Webhook) if project is None else select(Webhook).where(Webhook.project_id == project)
+    return list(session.scalars(query.order_by(Webhook.created_at, Webhook.id)))
 
 
 def delete(session: Session, *, webhook_id: str) -> None:

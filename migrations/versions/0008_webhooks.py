@@ -22,8 +22,10 @@ def upgrade() -> None:
         sa.Column("events", sa.JSON(), nullable=False),
         sa.Column("secret", sa.String(80), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
+        sa.Column("project_id", sa.String(40), sa.ForeignKey("projects.id"), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
     )
+    op.create_index("ix_webhooks_project_id", "webhooks", ["project_id"])
     op.create_table(
         "webhook_deliveries",
         sa.Column("id", sa.String(40), primary_key=True),

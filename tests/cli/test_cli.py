@@ -184,7 +184,8 @@ def test_demo_prints_the_dashboard_and_the_chains_compare_view(up):
     from app.cli.render import console
 
     with console.capture() as captured:
-        train, finetune = run_demo_chain(Api(up.url), CPU_PLAN)
+        admin_key = (up.state_dir / "admin.key").read_text().strip()
+        train, finetune = run_demo_chain(Api(up.url, api_key=admin_key), CPU_PLAN)
     out = captured.get()
     assert f"Dashboard: {up.url}/ " in out
     assert f"{up.url}/#/compare?ids={train['id']},{finetune['id']}" in out
@@ -228,8 +229,7 @@ def test_predict_for_an_unknown_job_says_so_in_the_apis_words(up, tmp_path):
 
     image = tmp_path / "cat.png"
     image.write_bytes(png_bytes(16, 16))
-    argv = [*FLASHJOBS, "predict", "nosuchjob", str(image), "--api-url", up.url]
-    result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    result = up.cli("predict", "nosuchjob", str(image), timeout=60)
     assert result.returncode == 1 and "HTTP 404: no job 'nosuchjob'" in result.stderr
 
 
@@ -239,6 +239,36 @@ def test_bad_spec_is_rejected_naming_the_field(up, tmp_path):
     result = up.cli("submit", str(spec))
     assert result.returncode == 1
     assert "body.model.backbone" in result.stderr and "unknown backbone 'vgg11'" in result.stderr
+
+
+def test_keys_for_other_people_through_the_cli(up, tmp_path):
+    """The admin key `up` wrote (0600) drives keys and projects; a read key lists but cannot submit; revoked, none."""
+    key_file = up.state_dir / "admin.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600 and "Admin key:" in up.output()
+    assert up.cli("projects", "create", "team", "--max-queued", "5").returncode == 0
+    made = up.cli("keys", "create", "--project", "team", "--scope", "read", "--name", "dashboard", "--json")
+    assert made.returncode == 0, made.stderr
+    record = json.loads(made.stdout)
+    assert record["key"].startswith("fj_") and record["project"] == "team" and record["scope"] == "read"
+    plain = up.cli("keys", "create", "--project", "team", "--scope", "submit")
+    assert plain.returncode == 0 and plain.stdout.strip().startswith("fj_")
+
+    assert up.cli("list", "--api-key", record["key"]).returncode == 0
+    spec = tmp_path / "job.json"
+    spec.write_text(json.dumps(TRAIN))
+    refused = up.cli("submit", str(spec), "--api-key", record["key"])
+    assert refused.returncode == 1 and "HTTP 403" in refused.stderr and "read" in refused.stderr
+    env_key = subprocess.run(
+        [*FLASHJOBS, "keys", "list"], env={**up.env, "FLASHJOBS_API_KEY": record["key"]}, capture_output=True, text=True
+    )
+    assert env_key.returncode == 1 and "HTTP 403" in env_key.stderr  # FLASHJOBS_API_KEY is used, over the file
+
+    listed = up.cli("keys", "list", "--json")
+    assert record["id"] in {k["id"] for k in json.loads(listed.stdout)}
+    assert "team: max_running unlimited, max_queued 5" in up.cli("projects", "list").stdout
+    assert up.cli("keys", "revoke", record["id"]).returncode == 0
+    gone = up.cli("list", "--api-key", record["key"])
+    assert gone.returncode == 1 and "HTTP 401" in gone.stderr and "--api-key" in gone.stderr
 
 
 def test_ctrl_c_stops_the_whole_stack_and_leaves_no_process(up):

@@ -185,7 +185,7 @@ def test_the_reconciler_ends_an_import_whose_process_went_away(client, settings_
     from app.jobs.reconciler import reconcile_once
 
     with session_scope() as session:
-        dataset_id = service.add_import(session, name=None, url="http://example.com/a.zip").id
+        dataset_id = service.add_import(session, project_id="default", name=None, url="http://example.com/a.zip").id
     job = client.post("/v1/jobs", json={"kind": "train", "dataset": {"id": dataset_id}}).json()
     reconcile_once(get_settings())
     assert client.get(f"/v1/datasets/{dataset_id}").json()["status"] == "importing"  # its heartbeat is fresh

@@ -16,14 +16,15 @@ def database_url(tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def start_stack(service_env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., ServiceStack]]:
-    """start_stack(FLASHJOBS_X="...", ...) -> the API and one worker on the test's settings, stopped at the end."""
+def start_stack(service_env: dict[str, str], api_key: str, tmp_path: Path) -> Iterator[Callable[..., ServiceStack]]:
+    """start_stack(FLASHJOBS_X="...", ...) -> the API and one worker on the test's settings, stopped at the end;
+    `stack.http` and the CLI (with `stack.env`) carry a submit key of the default project."""
     started: list[ServiceStack] = []
 
     def start(**settings: str) -> ServiceStack:
         env = {**service_env, "FLASHJOBS_REDIS_URL": os.environ["FLASHJOBS_REDIS_URL"], **settings}
         (tmp_path / "logs").mkdir()
-        service = ServiceStack(env, tmp_path / "logs")
+        service = ServiceStack(env, tmp_path / "logs", api_key=api_key)
         started.append(service)
         service.start_api()
         service.start_worker()

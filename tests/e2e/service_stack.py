@@ -8,7 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from app.stack.commands import NotReady, api_argv, exit_of, wait_ready, worker_argv
+import httpx
+
+from app.stack.commands import NotReady, api_argv, exit_of, predictor_argv, wait_ready, worker_argv
 from tests.helpers import free_port
 
 T = TypeVar("T")
@@ -17,14 +19,18 @@ T = TypeVar("T")
 class ServiceStack:
     """An API process and worker processes sharing one database, Redis and artifact directory."""
 
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+    def __init__(self, env: dict[str, str], log_dir: Path, api_key: str | None = None) -> None:
+        self.api_key = api_key
+        key = {"FLASHJOBS_API_KEY": api_key} if api_key else {}
+        self.env = {**os.environ, **env, **key, "PYTHONUNBUFFERED": "1"}  # the CLI run with this env uses the key
         self.log_dir = log_dir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.api: subprocess.Popen[bytes] | None = None
         self.workers: list[subprocess.Popen[bytes]] = []
         self.predictors: list[subprocess.Popen[bytes]] = []
+        # What the tests' own requests go through: the stack's URL with the key.
+        self.http = httpx.Client(base_url=self.url, headers={"Authorization": f"Bearer {api_key}"} if api_key else {})
 
     def _spawn(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         log = (self.log_dir / f"{name}.log").open("ab")
@@ -47,7 +53,7 @@ class ServiceStack:
 
     def start_predictor(self) -> subprocess.Popen[bytes]:
         """A prediction server (worker/serving/), as `flashjobs predictor` runs it; it registers within seconds."""
-        predictor = self._spawn(f"predictor{len(self.predictors)}", ["worker.serving"])
+        predictor = self._spawn(f"predictor{len(self.predictors)}", predictor_argv())
         self.predictors.append(predictor)
         return predictor
 

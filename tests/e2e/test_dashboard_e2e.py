@@ -3,7 +3,6 @@ tiny jobs: the table goes live, curves follow the SSE stream, cancel and compare
 
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import create_engine, func, select
 
@@ -35,13 +34,13 @@ def stack(service_env: dict[str, str], start_stack) -> ServiceStack:
 
 
 def submit(stack: ServiceStack, spec: dict) -> str:
-    response = httpx.post(f"{stack.url}/v1/jobs", json=spec, timeout=10)
+    response = stack.http.post("/v1/jobs", json=spec, timeout=10)
     assert response.status_code == 201, response.text
     return response.json()["id"]
 
 
 def job(stack: ServiceStack, job_id: str) -> dict:
-    return httpx.get(f"{stack.url}/v1/jobs/{job_id}", timeout=10).json()
+    return stack.http.get(f"/v1/jobs/{job_id}", timeout=10).json()
 
 
 def recorded_at_ms(database_url: str, job_id: str) -> dict[int, float]:
@@ -60,7 +59,7 @@ def recorded_at_ms(database_url: str, job_id: str) -> dict[int, float]:
 def test_live_table_curves_and_cancel(stack: ServiceStack, database_url: str, tmp_path: Path):
     """The table shows the running job and its progress moves; each epoch drawn within 2 s; cancel cancels."""
     job_id = submit(stack, train_spec(epochs=40, images=100))
-    with chromium_page(stack.url) as (page, errors):
+    with chromium_page(stack.url, api_key=stack.api_key) as (page, errors):
         page.goto("/#/jobs")
         row = page.locator(f'#jobs tr[data-job="{job_id}"]')
         row.and_(page.locator('[data-status="running"]')).wait_for(timeout=300_000)
@@ -108,7 +107,7 @@ def test_compare_overlays_two_jobs(stack: ServiceStack, tmp_path: Path):
     for job_id in ids:
         wait_for(lambda job_id=job_id: job(stack, job_id)["status"] in FINAL, timeout=300, what="the jobs to end")
     assert [job(stack, job_id)["status"] for job_id in ids] == ["succeeded", "succeeded"], stack.all_logs()
-    with chromium_page(stack.url) as (page, errors):
+    with chromium_page(stack.url, api_key=stack.api_key) as (page, errors):
         page.goto(f"/#/compare?ids={','.join(ids)}")
         chart = page.locator('[data-chart="accuracy"]')
         chart.wait_for(timeout=30_000)
@@ -131,7 +130,7 @@ def test_compare_overlays_two_jobs(stack: ServiceStack, tmp_path: Path):
 
 
 def test_submit_form_shows_the_apis_422_next_to_the_field(stack: ServiceStack):
-    with chromium_page(stack.url) as (page, errors):
+    with chromium_page(stack.url, api_key=stack.api_key) as (page, errors):
         page.goto("/#/submit")
         page.fill('input[name="epochs"]', "0")
         page.click("#submit-form button[type=submit]")
@@ -164,16 +163,16 @@ def test_lineage_and_a_datasets_summary(stack: ServiceStack):
 
     finetune = {"kind": "finetune", "dataset": {"name": "cifar10"}, "init_from": {"step": 0}, "trainer": TRAINER}
     chain = {"steps": [train_spec(epochs=1, images=100), finetune, {**finetune, "init_from": {"step": 1}}]}
-    root, middle, leaf = (j["id"] for j in httpx.post(f"{stack.url}/v1/chains", json=chain, timeout=10).json()["jobs"])
-    upload = httpx.post(
-        f"{stack.url}/v1/datasets",
+    root, middle, leaf = (j["id"] for j in stack.http.post("/v1/chains", json=chain, timeout=10).json()["jobs"])
+    upload = stack.http.post(
+        "/v1/datasets",
         files={"file": ("hymenoptera_data.zip", zip_bytes(hymenoptera_tree()))},
         data={"name": "hymenoptera"},
         timeout=60,
     )
     assert upload.status_code == 201, upload.text
     dataset = upload.json()
-    with chromium_page(stack.url) as (page, errors):
+    with chromium_page(stack.url, api_key=stack.api_key) as (page, errors):
         page.goto(f"/#/job/{middle}")
         nested = page.locator(f'#lineage li[data-job="{root}"] li[data-job="{middle}"] li[data-job="{leaf}"]')
         nested.wait_for(timeout=30_000)
@@ -192,18 +191,19 @@ def test_lineage_and_a_datasets_summary(stack: ServiceStack):
         assert errors == []
 
 
-def test_every_request_sends_the_key_typed_into_the_page(stack: ServiceStack):
-    """The key form stores the key for the tab; every API call, the SSE stream and downloads included, sends it."""
+def test_a_page_without_a_key_asks_for_one_and_sends_it_on_every_request(stack: ServiceStack):
+    """The API's 401 brings up the key form; the key typed there is kept for the tab and every API call, the SSE
+    stream and downloads included, sends it."""
     job_id = submit(stack, train_spec(epochs=1, images=100))
     with chromium_page(stack.url) as (page, errors):
         sent: list[tuple[str, str | None]] = []
         page.on("request", lambda r: "/v1/" in r.url and sent.append((r.url, r.headers.get("authorization"))))
         page.goto("/#/jobs")
-        page.click("#key-button")
-        page.fill('#login input[name="api-key"]', "fj_test_key")
+        page.locator('#login input[name="api-key"]').wait_for()  # asked for, unprompted: the API said 401
+        page.fill('#login input[name="api-key"]', stack.api_key)
         page.click("#login button[type=submit]")
         page.locator(f'#jobs tr[data-job="{job_id}"]').wait_for()
-        assert page.evaluate("sessionStorage.getItem('flashjobs.apiKey')") == "fj_test_key"
+        assert page.evaluate("sessionStorage.getItem('flashjobs.apiKey')") == stack.api_key
         page.goto(f"/#/job/{job_id}")
         page.locator('[data-chart="accuracy"]').wait_for(timeout=300_000)
         page.locator('#artifacts tr[data-artifact="model"] button').click(timeout=300_000)
@@ -212,5 +212,5 @@ def test_every_request_sends_the_key_typed_into_the_page(stack: ServiceStack):
         assert {f"/v1/jobs/{job_id}/metrics/stream", f"/v1/jobs/{job_id}/artifacts/model", "/v1/jobs"} <= urls
         first_keyed = next(i for i, (_, key) in enumerate(sent) if key)
         assert first_keyed > 0 and {key for _, key in sent[:first_keyed]} == {None}  # none before it was typed
-        assert {key for _, key in sent[first_keyed:]} == {"Bearer fj_test_key"}
+        assert {key for _, key in sent[first_keyed:]} == {f"Bearer {stack.api_key}"}
         assert errors == []

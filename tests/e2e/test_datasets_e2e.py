@@ -4,7 +4,6 @@ Redis, SQL), summarised, trained on, and used to finetune a CIFAR-10 backbone wi
 import io
 from pathlib import Path
 
-import httpx
 import pytest
 
 from app.jobs.status import FINAL
@@ -27,7 +26,7 @@ def stack(service_env: dict[str, str], start_stack) -> ServiceStack:
 
 def _final(stack: ServiceStack, job_id: str) -> dict:
     def done() -> dict | None:
-        job = httpx.get(f"{stack.url}/v1/jobs/{job_id}", timeout=10).json()
+        job = stack.http.get(f"/v1/jobs/{job_id}", timeout=10).json()
         return job if job["status"] in FINAL else None
 
     try:
@@ -37,14 +36,14 @@ def _final(stack: ServiceStack, job_id: str) -> dict:
 
 
 def _artifact(stack: ServiceStack, job_id: str, name: str) -> bytes:
-    return httpx.get(f"{stack.url}/v1/jobs/{job_id}/artifacts/{name}", timeout=60).content
+    return stack.http.get(f"/v1/jobs/{job_id}/artifacts/{name}", timeout=60).content
 
 
 def test_upload_train_and_finetune_a_cifar10_backbone_on_it(stack):
     import torch
 
-    response = httpx.post(
-        f"{stack.url}/v1/datasets",
+    response = stack.http.post(
+        "/v1/datasets",
         files={"file": ("hymenoptera_data.zip", zip_bytes(hymenoptera_tree()))},
         data={"name": "hymenoptera"},
         timeout=60,
@@ -69,15 +68,15 @@ def test_upload_train_and_finetune_a_cifar10_backbone_on_it(stack):
             },
         ]
     }
-    job = httpx.post(f"{stack.url}/v1/jobs", json=train, timeout=10).json()
+    job = stack.http.post("/v1/jobs", json=train, timeout=10).json()
     assert job["spec"]["dataset"]["image_size"] == 20, job  # the median side, not a fixed 128
-    cifar, finetune = (j["id"] for j in httpx.post(f"{stack.url}/v1/chains", json=chain, timeout=10).json()["jobs"])
-    assert httpx.delete(f"{stack.url}/v1/datasets/{dataset['id']}", timeout=10).status_code == 409
+    cifar, finetune = (j["id"] for j in stack.http.post("/v1/chains", json=chain, timeout=10).json()["jobs"])
+    assert stack.http.delete(f"/v1/datasets/{dataset['id']}", timeout=10).status_code == 409
 
     for job_id in (job["id"], cifar, finetune):
         done = _final(stack, job_id)
         assert done["status"] == "succeeded", (done, stack.all_logs())
-    metrics = httpx.get(f"{stack.url}/v1/jobs/{finetune}/metrics", timeout=10).json()["series"]
+    metrics = stack.http.get(f"/v1/jobs/{finetune}/metrics", timeout=10).json()["series"]
     assert [p["epoch"] for p in metrics["val_accuracy"]] == [0]
 
     model = torch.jit.load(io.BytesIO(_artifact(stack, finetune, "model")))
@@ -88,7 +87,7 @@ def test_upload_train_and_finetune_a_cifar10_backbone_on_it(stack):
     for key, tensor in parent["state_dict"].items():  # freeze: the CIFAR-10 backbone did not move
         assert torch.equal(child["state_dict"][key], tensor), key
 
-    assert httpx.delete(f"{stack.url}/v1/datasets/{dataset['id']}", timeout=10).status_code == 204
+    assert stack.http.delete(f"/v1/datasets/{dataset['id']}", timeout=10).status_code == 204
 
 
 def test_flash_zeros_command_line_uploads_the_folders_trains_and_watches(stack, tmp_path):
@@ -128,7 +127,7 @@ def test_flash_zeros_command_line_uploads_the_folders_trains_and_watches(stack, 
     )
     assert done.returncode == 0, (done.stdout, done.stderr, stack.all_logs())
     assert "train/bees/corrupt.jpg" in done.stdout and "succeeded" in done.stdout, done.stdout
-    (job,) = httpx.get(f"{stack.url}/v1/jobs", timeout=10).json()["jobs"]
+    (job,) = stack.http.get("/v1/jobs", timeout=10).json()["jobs"]
     assert job["status"] == "succeeded" and job["spec"]["trainer"]["max_epochs"] == 1
-    (dataset,) = httpx.get(f"{stack.url}/v1/datasets", timeout=10).json()["datasets"]
+    (dataset,) = stack.http.get("/v1/datasets", timeout=10).json()["datasets"]
     assert job["spec"]["dataset"]["id"] == dataset["id"] and dataset["name"] == "hymenoptera_data"

@@ -41,7 +41,7 @@ def stack(service_env: dict[str, str], start_stack) -> ServiceStack:
 
 def _predict(stack: ServiceStack, job_id: str, paths: list[Path], top_k: int = 1) -> httpx.Response:
     files = [("file", (p.name, p.read_bytes(), "image/png")) for p in paths]
-    return httpx.post(f"{stack.url}/v1/jobs/{job_id}/predictions", params={"top_k": top_k}, files=files, timeout=120)
+    return stack.http.post(f"/v1/jobs/{job_id}/predictions", params={"top_k": top_k}, files=files, timeout=120)
 
 
 def _direct_top1(model_file: Path, paths: list[Path]) -> list[int]:
@@ -65,12 +65,12 @@ def _direct_top1(model_file: Path, paths: list[Path]) -> list[int]:
 
 def test_every_validation_image_gets_the_top1_of_the_model_in_plain_torch_and_the_recorded_accuracy(stack, tmp_path):
     data_dir = Path(stack.env["FLASHJOBS_DATA_DIR"])
-    job = httpx.post(f"{stack.url}/v1/jobs", json=SPEC, timeout=10).json()
+    job = stack.http.post("/v1/jobs", json=SPEC, timeout=10).json()
     early = _predict(stack, job["id"], [next((data_dir / "shapes" / "val" / "star").iterdir())])
     assert early.status_code == 409 and "predictions need a job that has succeeded" in early.json()["detail"]
 
     def finished() -> dict | None:
-        current = httpx.get(f"{stack.url}/v1/jobs/{job['id']}", timeout=10).json()
+        current = stack.http.get(f"/v1/jobs/{job['id']}", timeout=10).json()
         return current if current["status"] in FINAL else None
 
     try:
@@ -92,11 +92,11 @@ def test_every_validation_image_gets_the_top1_of_the_model_in_plain_torch_and_th
         served += [classes[0]["label"] for classes in response.json()["predictions"]]
 
     model_file = tmp_path / "model.pt"
-    model_file.write_bytes(httpx.get(f"{stack.url}/v1/jobs/{job['id']}/artifacts/model", timeout=30).content)
+    model_file.write_bytes(stack.http.get(f"/v1/jobs/{job['id']}/artifacts/model", timeout=30).content)
     direct = [CLASSES[i] for i in _direct_top1(model_file, paths)]
     assert served == direct
 
-    series = httpx.get(f"{stack.url}/v1/jobs/{job['id']}/metrics", params={"names": "val_accuracy"}, timeout=10)
+    series = stack.http.get(f"/v1/jobs/{job['id']}/metrics", params={"names": "val_accuracy"}, timeout=10)
     recorded = series.json()["series"]["val_accuracy"][-1]["value"]
     correct = sum(label == CLASSES[truth] for label, (_, truth) in zip(served, val, strict=True))
     assert correct == round(recorded * len(val)), (correct, recorded, len(val))

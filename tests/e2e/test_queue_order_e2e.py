@@ -3,7 +3,6 @@
 from datetime import datetime
 from pathlib import Path
 
-import httpx
 import pytest
 
 from app.jobs.status import FINAL
@@ -26,12 +25,12 @@ def test_two_workers_take_jobs_by_priority_then_age(service_env, start_stack):
     stack = start_stack(FLASHJOBS_HEARTBEAT_S="0.5")
 
     def submit(priority: str) -> str:
-        answer = httpx.post(f"{stack.url}/v1/jobs", json={**TINY, "priority": priority}, timeout=10)
+        answer = stack.http.post("/v1/jobs", json={**TINY, "priority": priority}, timeout=10)
         assert answer.status_code == 201, answer.text
         return answer.json()["id"]
 
     def job(job_id: str) -> dict:
-        return httpx.get(f"{stack.url}/v1/jobs/{job_id}", timeout=10).json()
+        return stack.http.get(f"/v1/jobs/{job_id}", timeout=10).json()
 
     blocker = submit("low")
     wait_for(lambda: job(blocker)["status"] == "running", timeout=120, what="the first worker to take a job")

@@ -10,7 +10,6 @@ import signal
 import threading
 from pathlib import Path
 
-import httpx
 import pytest
 
 from app.jobs.status import FINAL
@@ -56,7 +55,7 @@ def stack(service_env: dict[str, str], start_stack) -> ServiceStack:
 
 
 def _job(stack: ServiceStack, job_id: str) -> dict:
-    return httpx.get(f"{stack.url}/v1/jobs/{job_id}", timeout=10).json()
+    return stack.http.get(f"/v1/jobs/{job_id}", timeout=10).json()
 
 
 def _wait_final(stack: ServiceStack, job_id: str, timeout: float = 300) -> dict:
@@ -69,12 +68,12 @@ def _wait_final(stack: ServiceStack, job_id: str, timeout: float = 300) -> dict:
 
 
 def _series(stack: ServiceStack, job_id: str) -> dict:
-    return httpx.get(f"{stack.url}/v1/jobs/{job_id}/metrics", timeout=10).json()["series"]
+    return stack.http.get(f"/v1/jobs/{job_id}/metrics", timeout=10).json()["series"]
 
 
 def _sse_epochs(stack: ServiceStack, job_id: str, out: list) -> None:
     """Collect (event, data) from the job's SSE stream until its end event."""
-    with httpx.stream("GET", f"{stack.url}/v1/jobs/{job_id}/metrics/stream", timeout=600) as response:
+    with stack.http.stream("GET", f"/v1/jobs/{job_id}/metrics/stream", timeout=600) as response:
         event = None
         for line in response.iter_lines():
             if line.startswith("event:"):
@@ -86,7 +85,7 @@ def _sse_epochs(stack: ServiceStack, job_id: str, out: list) -> None:
 
 
 def _download(stack: ServiceStack, url: str) -> bytes:
-    return httpx.get(f"{stack.url}{url}", timeout=60).content
+    return stack.http.get(f"{url}", timeout=60).content
 
 
 def test_cifar10_to_cifar100_chain_over_http(stack):
@@ -94,7 +93,7 @@ def test_cifar10_to_cifar100_chain_over_http(stack):
 
     import torch
 
-    response = httpx.post(f"{stack.url}/v1/chains", json={"steps": [CIFAR10_TRAIN, CIFAR100_FINETUNE]}, timeout=10)
+    response = stack.http.post("/v1/chains", json={"steps": [CIFAR10_TRAIN, CIFAR100_FINETUNE]}, timeout=10)
     assert response.status_code == 201, response.text
     parent, child = (job["id"] for job in response.json()["jobs"])
     streams = {job_id: [] for job_id in (parent, child)}
@@ -134,7 +133,7 @@ def test_cifar10_to_cifar100_chain_over_http(stack):
     # Artifacts download with the sha256 the API reports.
     listed = {}
     for job_id in (parent, child):
-        artifacts = httpx.get(f"{stack.url}/v1/jobs/{job_id}/artifacts", timeout=10).json()
+        artifacts = stack.http.get(f"/v1/jobs/{job_id}/artifacts", timeout=10).json()
         assert {"backbone", "model", "checkpoint"} <= {a["name"] for a in artifacts}
         for artifact in artifacts:
             body = _download(stack, artifact["url"])
@@ -152,7 +151,7 @@ def test_cifar10_to_cifar100_chain_over_http(stack):
 
 def test_training_killed_mid_run_resumes_with_a_complete_curve(stack):
     spec = {**CIFAR10_TRAIN, "trainer": {**TRAINER, "max_epochs": 4}}
-    job_id = httpx.post(f"{stack.url}/v1/jobs", json=spec, timeout=10).json()["id"]
+    job_id = stack.http.post("/v1/jobs", json=spec, timeout=10).json()["id"]
     wait_for(lambda: len(_series(stack, job_id).get("val_accuracy", [])) >= 2, timeout=240, what="two recorded epochs")
     before = _series(stack, job_id)
     for pid in training_pids(job_id):
@@ -169,7 +168,7 @@ def test_training_killed_mid_run_resumes_with_a_complete_curve(stack):
 
 def test_worker_lost_is_requeued_and_another_worker_finishes(stack):
     spec = {**CIFAR10_TRAIN, "trainer": {**TRAINER, "max_epochs": 3}}
-    job_id = httpx.post(f"{stack.url}/v1/jobs", json=spec, timeout=10).json()["id"]
+    job_id = stack.http.post("/v1/jobs", json=spec, timeout=10).json()["id"]
     wait_for(lambda: _series(stack, job_id).get("val_accuracy"), timeout=240, what="a recorded epoch")
     for pid in training_pids(job_id):  # the whole worker host dies: supervisor and training
         os.kill(pid, signal.SIGKILL)
@@ -183,21 +182,21 @@ def test_worker_lost_is_requeued_and_another_worker_finishes(stack):
 
 def test_cancel_running_job_stops_it_within_a_batch(stack):
     spec = {**CIFAR10_TRAIN, "trainer": {**TRAINER, "max_epochs": 50}}
-    job_id = httpx.post(f"{stack.url}/v1/jobs", json=spec, timeout=10).json()["id"]
+    job_id = stack.http.post("/v1/jobs", json=spec, timeout=10).json()["id"]
     wait_for(
         lambda: _job(stack, job_id)["status"] == "running" and training_pids(job_id), timeout=60, what="the job to run"
     )
-    assert httpx.post(f"{stack.url}/v1/jobs/{job_id}/cancel", timeout=10).status_code == 202
+    assert stack.http.post(f"/v1/jobs/{job_id}/cancel", timeout=10).status_code == 202
     job = _wait_final(stack, job_id, timeout=120)
     assert job["status"] == "cancelled", job
     assert job["error"]["type"] == "cancelled" and job["error"]["message"].startswith("cancelled while running"), job
-    again = httpx.post(f"{stack.url}/v1/jobs/{job_id}/cancel", timeout=10)
+    again = stack.http.post(f"/v1/jobs/{job_id}/cancel", timeout=10)
     assert again.status_code == 202 and again.json()["error"] == job["error"]  # cancelling again changes nothing
 
 
 def test_failures_say_why(stack):
     missing = {"kind": "train", "dataset": {"name": "folder", "train_folder": "no/such/folder"}, "model": FAST_MODEL}
-    job_id = httpx.post(f"{stack.url}/v1/jobs", json=missing, timeout=10).json()["id"]
+    job_id = stack.http.post("/v1/jobs", json=missing, timeout=10).json()["id"]
     job = _wait_final(stack, job_id)
     assert job["status"] == "failed" and job["error"]["type"] == "dataset_missing", job
     assert "no/such/folder" in job["error"]["message"]

@@ -8,7 +8,6 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import httpx
 import pytest
 
 from app.jobs.status import FINAL
@@ -38,7 +37,7 @@ def stack(service_env: dict[str, str], start_stack) -> ServiceStack:
 
 def _final(stack: ServiceStack, path: str) -> dict:
     def done() -> dict | None:
-        body = httpx.get(f"{stack.url}{path}", timeout=10).json()
+        body = stack.http.get(f"{path}", timeout=10).json()
         return body if body["status"] in FINAL else None
 
     try:
@@ -66,7 +65,7 @@ def test_leakage_control_run_transfer_and_recommendation(stack):
             },
         ]
     }
-    response = httpx.post(f"{stack.url}/v1/chains", json=chain, timeout=30)
+    response = stack.http.post("/v1/chains", json=chain, timeout=30)
     assert response.status_code == 201, response.text
     parent, finetune, control = response.json()["jobs"]
     assert finetune["control_id"] == control["id"] and control["control_of"] == finetune["id"]
@@ -81,7 +80,7 @@ def test_leakage_control_run_transfer_and_recommendation(stack):
     assert exact == {(f"c0/copied_p0_{i}.png", f"p0/p0_{i}.png") for i in range(3)}
     assert control["warnings"] is None  # no parent: nothing to check
 
-    report = httpx.get(f"{stack.url}/v1/jobs/{finetune['id']}/transfer", timeout=10).json()
+    report = stack.http.get(f"/v1/jobs/{finetune['id']}/transfer", timeout=10).json()
     assert [e["epoch"] for e in report["epochs"]] == [0, 1]
     assert all(set(e["gain"]) == {"val_accuracy", "val_loss", "val_f1", "val_auroc"} for e in report["epochs"])
     for side in ("finetune", "control"):
@@ -98,14 +97,14 @@ def test_leakage_control_run_transfer_and_recommendation(stack):
     shown = subprocess.run([*FLASHJOBS, "show", finetune["id"]], env=env, capture_output=True, text=True)
     assert "validation images are in the parent's training set" in shown.stdout, shown.stdout
 
-    upload = httpx.post(
-        f"{stack.url}/v1/datasets",
+    upload = stack.http.post(
+        "/v1/datasets",
         content=zip_bytes(class_tree({"red": 6, "green": 6}, size=(16, 16))),
         headers={"Content-Type": "application/zip"},
         timeout=60,
     )
     assert upload.status_code == 201, upload.text
-    asked = httpx.post(f"{stack.url}/v1/recommendations", json={"dataset_id": upload.json()["id"]}, timeout=30)
+    asked = stack.http.post("/v1/recommendations", json={"dataset_id": upload.json()["id"]}, timeout=30)
     assert asked.status_code == 201, asked.text
     recommendation = _final(stack, f"/v1/recommendations/{asked.json()['id']}")
     assert recommendation["status"] == "succeeded", recommendation

@@ -5,7 +5,6 @@ import re
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from app.jobs.status import FINAL
@@ -22,10 +21,10 @@ TINY = {
 
 
 def _run(stack: ServiceStack) -> dict:
-    job = httpx.post(f"{stack.url}/v1/jobs", json=TINY, timeout=10).json()
+    job = stack.http.post("/v1/jobs", json=TINY, timeout=10).json()
 
     def finished() -> dict | None:
-        current = httpx.get(f"{stack.url}/v1/jobs/{job['id']}", timeout=10).json()
+        current = stack.http.get(f"/v1/jobs/{job['id']}", timeout=10).json()
         return current if current["status"] in FINAL else None
 
     try:

@@ -3,7 +3,6 @@
 import json
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.e2e.service_stack import wait_for
@@ -25,12 +24,12 @@ def test_a_trained_job_announces_each_status_and_epoch(service_env, start_stack)
             FLASHJOBS_RECONCILE_IN_API="true",  # the API runs the deliverer beside the reconciler
             FLASHJOBS_HEARTBEAT_S="0.5",
         )
-        hook = httpx.post(
-            f"{stack.url}/v1/webhooks",
+        hook = stack.http.post(
+            "/v1/webhooks",
             json={"url": receiver.url, "events": ["job.status_changed", "job.epoch_recorded"]},
             timeout=10,
         ).json()
-        job = httpx.post(f"{stack.url}/v1/jobs", json={**TINY, "trainer": {**TINY["trainer"], "max_epochs": 2}})
+        job = stack.http.post("/v1/jobs", json={**TINY, "trainer": {**TINY["trainer"], "max_epochs": 2}})
         job_id = job.json()["id"]
 
         def statuses() -> list[str]:
@@ -42,7 +41,7 @@ def test_a_trained_job_announces_each_status_and_epoch(service_env, start_stack)
         except TimeoutError:
             raise AssertionError((statuses(), stack.all_logs())) from None
         assert statuses() == ["queued", "running", "epoch 0", "epoch 1", "succeeded"]
-        deliveries = httpx.get(f"{stack.url}/v1/webhooks/{hook['id']}/deliveries", timeout=10).json()["deliveries"]
+        deliveries = stack.http.get(f"/v1/webhooks/{hook['id']}/deliveries", timeout=10).json()["deliveries"]
         assert len(deliveries) == 5 and {d["status"] for d in deliveries} == {"delivered"}
         assert {r.headers["webhook-id"] for r in receiver.received} == {d["id"] for d in deliveries}
         assert {json.loads(r.body)["data"]["job_id"] for r in receiver.received} == {job_id}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from tests.helpers import TRAIN_THREE_EPOCHS, free_port
+from tests.helpers import TRAIN_THREE_EPOCHS, bearer, free_port
 from tests.jobs_by_hand import REVISION_READ, answer_late, finish_job, get_at_once, record_by_hand, running_job
 
 
@@ -149,7 +149,7 @@ def test_this_process_sees_its_own_commit_at_once(client, monkeypatch):
     assert client.get(f"/v1/jobs/{job_id}/metrics").json()["status"] == "cancelling"
 
 
-def test_polls_read_sql_while_redis_is_away_and_trust_notices_again_after(service_env, tmp_path, monkeypatch):
+def test_polls_read_sql_while_redis_is_away_and_trust_notices_again_after(service_env, api_key, tmp_path, monkeypatch):
     from fastapi.testclient import TestClient
     from sqlalchemy import update
 
@@ -167,7 +167,7 @@ def test_polls_read_sql_while_redis_is_away_and_trust_notices_again_after(servic
     get_settings.cache_clear()
     server = start_redis_server(port=port, data_dir=tmp_path / "redis")
     try:
-        with TestClient(create_app()) as client:
+        with TestClient(create_app(), headers=bearer(api_key)) as client:
             job_id = running_job(client)
             record_by_hand(job_id, 0)
             _wait_until(_following, "the app follows the notices")

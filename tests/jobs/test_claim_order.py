@@ -68,3 +68,26 @@ def test_racing_workers_claim_each_job_exactly_once(client):
     assert sorted(claimed) == sorted(submitted)  # every job once, none twice
     for job_id in submitted:
         assert client.get(f"/v1/jobs/{job_id}").json()["attempt"] == 1
+
+
+def test_projects_of_equal_priority_share_the_workers(client):
+    from tests.helpers import bearer, make_key
+
+    other = bearer(make_key("submit", project="other"))
+    crowd = [_submit(client) for _ in range(4)]  # the default project's, all older
+    single = client.post("/v1/jobs", json=TRAIN, headers=other).json()["id"]
+
+    # The first claim takes the oldest; then the project running nothing goes before the crowd's older jobs.
+    assert [_claim_next() for _ in range(3)] == [crowd[0], single, crowd[1]]
+
+
+def test_a_project_at_its_running_quota_is_passed_over_not_waited_for(client):
+    from tests.helpers import bearer, make_key
+
+    admin, other = bearer(make_key("admin")), bearer(make_key("submit", project="other"))
+    assert client.patch("/v1/projects/default", json={"max_running": 1}, headers=admin).status_code == 200
+    first, held = _submit(client, "high"), _submit(client, "high")
+    later = client.post("/v1/jobs", json=TRAIN, headers=other).json()["id"]
+
+    assert [_claim_next(), _claim_next(), _claim_next()] == [first, later, None]  # held waits for first to end
+    assert client.get(f"/v1/jobs/{held}").json()["status"] == "queued"

@@ -48,7 +48,7 @@ def test_jobs_queue_outcomes_and_restarts_are_what_sql_records(open_metrics, cli
     values = scrape(client)
 
     def jobs(status: str) -> float:
-        return values[("flashjobs_jobs", (("status", status),))]
+        return values[("flashjobs_jobs", (("project", "default"), ("status", status)))]
 
     assert (jobs("queued"), jobs("running"), jobs("succeeded"), jobs("failed")) == (1, 1, 1, 1), queued
     assert jobs("cancelled") == 0  # every status is reported, zero or not

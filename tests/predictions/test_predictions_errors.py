@@ -100,10 +100,8 @@ def test_what_is_not_an_image_is_422_naming_it_and_the_server_stays_up(client, s
 
 
 def test_malformed_bodies_are_422_naming_the_field(client, served):
-    assert _loc_and_msg(_post(client, served, content=b"x", headers={"content-type": "text/plain"}))[0] == [
-        "header",
-        "content-type",
-    ]
+    plain = _post(client, served, content=b"x", headers={"content-type": "text/plain"})
+    assert plain.status_code == 415 and "application/json, multipart/form-data" in plain.json()["detail"]
     assert _loc_and_msg(_post(client, served, json={"images": []}))[1] == "no images: send at least one"
     assert _loc_and_msg(_post(client, served, json={"images": ["aGk="], "other": 1}))[0] == ["body", "other"]
     both = {"images": ["aGk="], "payload": {"inputs": {"data": "aGk="}}}

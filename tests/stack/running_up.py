@@ -70,12 +70,16 @@ class Up:
         return {name: child["pid"] for name, child in record.get("children", {}).items()}
 
     def submit(self, spec: dict) -> str:
-        response = httpx.post(f"{self.url}/v1/jobs", json=spec, timeout=30)
+        response = httpx.post(f"{self.url}/v1/jobs", json=spec, headers=self.auth(), timeout=30)
         assert response.status_code == 201, response.text
         return response.json()["id"]
 
     def job(self, job_id: str) -> dict:
-        return httpx.get(f"{self.url}/v1/jobs/{job_id}", timeout=30).json()
+        return httpx.get(f"{self.url}/v1/jobs/{job_id}", headers=self.auth(), timeout=30).json()
+
+    def auth(self) -> dict[str, str]:
+        """The admin key this `flashjobs up` wrote in its state dir, as the CLI finds it."""
+        return {"Authorization": f"Bearer {(self.state_dir / 'admin.key').read_text().strip()}"}
 
     def wait_final(self, job_id: str, timeout: float = 300) -> dict:
         try:

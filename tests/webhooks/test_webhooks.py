@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.helpers import TRAIN, free_port
+from tests.helpers import TRAIN, bearer, free_port
 from tests.jobs_by_hand import finish_job, record_by_hand, running_job
 from tests.webhooks.receiver import Receiver
 
@@ -147,7 +147,7 @@ def test_a_webhook_gets_only_the_events_it_subscribed_to(webhook_settings, clien
     assert client.get(f"/v1/webhooks/{datasets_only['id']}").status_code == 404
 
 
-def test_the_api_answers_while_its_deliverer_waits_on_a_receiver(webhook_settings, receiver, monkeypatch):
+def test_the_api_answers_while_its_deliverer_waits_on_a_receiver(webhook_settings, receiver, api_key, monkeypatch):
     from fastapi.testclient import TestClient
 
     from app.core.config import get_settings
@@ -157,7 +157,7 @@ def test_the_api_answers_while_its_deliverer_waits_on_a_receiver(webhook_setting
     monkeypatch.setenv("FLASHJOBS_WEBHOOK_TIMEOUT_S", "30")
     get_settings.cache_clear()
     receiver.answers.append("hold")
-    with TestClient(create_app()) as client:
+    with TestClient(create_app(), headers=bearer(api_key)) as client:
         _subscribe(client, receiver.url, events=["job.status_changed"])
         first = client.post("/v1/jobs", json=TRAIN).json()["id"]
         assert receiver.holding.wait(20), "the deliverer never reached the receiver"
@@ -182,3 +182,23 @@ def test_a_settled_upload_is_announced(webhook_settings, client, receiver, statu
     _deliver_until_settled()
     (payload,) = [_verified(hook["secret"], r) for r in receiver.received]
     assert payload["type"] == f"dataset.{status}" and payload["data"]["dataset_id"] == answer.json()["id"]
+
+
+def test_a_webhook_hears_only_its_own_project(webhook_settings, client, receiver):
+    from tests.helpers import bearer, make_key
+
+    other = bearer(make_key("submit", project="other"))
+    theirs = client.post("/v1/webhooks", json={"url": receiver.url, "events": JOB_EVENTS}, headers=other).json()
+    assert client.get(f"/v1/webhooks/{theirs['id']}").status_code == 404  # another project's: as absent
+    assert client.get(f"/v1/webhooks/{theirs['id']}/deliveries").status_code == 404
+    assert client.delete(f"/v1/webhooks/{theirs['id']}").status_code == 404
+    assert client.get("/v1/webhooks").json()["webhooks"] == []
+
+    job_id = running_job(client)  # the default project's job: nothing for the other project's webhook
+    finish_job(job_id)
+    _deliver_until_settled()
+    assert receiver.received == []
+    client.post("/v1/jobs", json=TRAIN, headers=other)  # its own project's job: heard
+    _deliver_until_settled()
+    (payload,) = [_verified(theirs["secret"], r) for r in receiver.received]
+    assert payload["data"]["status"] == "queued"

@@ -10,11 +10,12 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from app.api.auth import PrincipalDep
 from app.api.deps import DatasetDep, SessionDep, SettingsDep
 from app.api.openapi import DATASET_CONFLICT, DATASET_NOT_FOUND, UPLOAD_REFUSED
 from app.api.routes.jobs import IdempotencyKeyHeader
 from app.core.db import read_in_thread
-from app.core.errors import Invalid, NotFound, TooLarge
+from app.core.errors import NotFound, TooLarge
 from app.datasets import service
 from app.datasets.imports import start_import
 from app.datasets.schemas import DatasetOut, DatasetPage, DatasetUrlIn, dataset_out
@@ -28,11 +29,12 @@ NameQuery = Annotated[str | None, Query(max_length=200, description="A name for 
 
 
 ARCHIVE = {"schema": {"type": "string", "format": "binary"}}
-# The body is read as a stream, not by FastAPI, so its shapes are declared here for the API's docs.
+# The body is read as a stream, not by FastAPI, so its shapes are declared here for the API's docs; they are also
+# the content types the route accepts (app/api/content_types.py).
 UPLOAD_BODY = {
     "required": True,
     "content": {
-        **{content_type: ARCHIVE for content_type in RAW_TYPES[:5]},
+        **{content_type: ARCHIVE for content_type in RAW_TYPES},
         "multipart/form-data": {
             "schema": {
                 "type": "object",
@@ -56,7 +58,11 @@ UPLOAD_BODY = {
     responses={200: {"model": DatasetOut}, 202: {"model": DatasetOut}, **UPLOAD_REFUSED, **DATASET_CONFLICT},
 )
 async def create_dataset(
-    request: Request, settings: SettingsDep, name: NameQuery = None, idempotency_key: IdempotencyKeyHeader = None
+    request: Request,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    name: NameQuery = None,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> JSONResponse:
     """Upload a zip or tar (gzip or not) of image folders, as the raw body or a multipart `file` field; the same
     bytes again answer 200 with the dataset they made. Or JSON `{"url": ...}`: the server fetches the archive,
@@ -65,20 +71,20 @@ async def create_dataset(
     if content_type == "application/json":
         body = _url_body(await _small_body(request))
         status_code, content = await run_in_threadpool(
-            start_import, body=body, idempotency_key=idempotency_key, settings=settings
+            start_import,
+            project_id=principal.project_id,
+            body=body,
+            idempotency_key=idempotency_key,
+            settings=settings,
         )
         return JSONResponse(content, status_code=status_code, headers={"Location": f"/v1/datasets/{content['id']}"})
-    if content_type != "multipart/form-data" and content_type not in RAW_TYPES:
-        raise Invalid(
-            ["header", "content-type"],
-            f"{content_type or 'no content type'}: send a zip or tar as "
-            f"{', '.join(RAW_TYPES[:3])}, ..., or a multipart/form-data `file` field",
-        )
+    # Any other content type was refused with 415 (app/api/content_types.py: the types UPLOAD_BODY declares).
     path = incoming_dir(settings.effective_artifact_dir) / f"{uuid.uuid4().hex}.upload"
     received = await receive_archive(request, path=path)  # its size is bounded by app/api/body_limit.py
     try:
         status_code, content = await run_in_threadpool(
             keep_upload,
+            project_id=principal.project_id,
             received=received,
             name=name or received.name,
             idempotency_key=idempotency_key,
@@ -108,13 +114,16 @@ def _url_body(raw: bytes) -> DatasetUrlIn:
 
 
 @router.get("/datasets", response_model=DatasetPage)
-async def list_datasets(limit: Annotated[int, Query(ge=1, le=200)] = 50, cursor: str | None = None) -> Response:
+async def list_datasets(
+    principal: PrincipalDep, limit: Annotated[int, Query(ge=1, le=200)] = 50, cursor: str | None = None
+) -> Response:
     """Datasets, newest first; pass next_cursor back as cursor for the next page."""
-    return Response(await read_in_thread(_dataset_page, limit=limit, cursor=cursor), media_type="application/json")
+    page = await read_in_thread(_dataset_page, project=principal.project_filter, limit=limit, cursor=cursor)
+    return Response(page, media_type="application/json")
 
 
-def _dataset_page(session: Session, *, limit: int, cursor: str | None) -> bytes:
-    datasets, next_cursor = service.list_datasets(session, limit=limit, cursor=cursor)
+def _dataset_page(session: Session, *, project: str | None, limit: int, cursor: str | None) -> bytes:
+    datasets, next_cursor = service.list_datasets(session, project=project, limit=limit, cursor=cursor)
     page = DatasetPage(datasets=[dataset_out(dataset) for dataset in datasets], next_cursor=next_cursor)
     return page.model_dump_json().encode()
 

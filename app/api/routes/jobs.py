@@ -8,7 +8,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.api.deps import JobDep, JobId, SessionDep
+from app.access.principal import Principal
+from app.api.auth import PrincipalDep
+from app.api.deps import JobDep, SessionDep, VisibleJobId
 from app.api.openapi import CACHED, CONFLICT, JOB_NOT_FOUND, WITH_BODY
 from app.api.responses import etag_json
 from app.core.bounds import PRINTABLE
@@ -27,16 +29,24 @@ IdempotencyKeyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max
 
 
 def _create(
-    session: SessionDep, *, route: str, body: Any, steps: list[JobSpec], key: str | None, loc: list[str | int]
+    session: SessionDep,
+    principal: Principal,
+    *,
+    route: str,
+    body: Any,
+    steps: list[JobSpec],
+    key: str | None,
+    loc: list[str | int],
 ) -> JSONResponse:
     """Create one job or a chain in one transaction, honouring an Idempotency-Key, then dispatch."""
     check_limits(steps, loc=loc, settings=get_settings())  # before any SQL: work over a maximum costs nothing
     body_hash = idempotency.request_hash(jsonable_encoder(body))
+    route = idempotency.scoped(route, project_id=principal.project_id)
     if key and (stored := idempotency.replay(session, key=key, route=route, body_hash=body_hash)):
         return _response(stored.status_code, stored.response)
-    jobs, runnable = service.create_chain(session, steps=steps, loc=loc)
+    jobs, runnable = service.create_chain(session, steps=steps, loc=loc, principal=principal)
     outs = [jsonable_encoder(job_out(job)) for job in jobs]
-    content = outs[0] if route == "jobs" else {"jobs": outs}
+    content = outs[0] if len(loc) == 1 else {"jobs": outs}
     if key:
         idempotency.remember(session, key=key, route=route, body_hash=body_hash, status_code=201, response=content)
     try:
@@ -57,19 +67,25 @@ def _response(status_code: int, content: Any) -> JSONResponse:
 
 
 @router.post("/jobs", status_code=201, response_model=JobOut, responses={**CONFLICT, **WITH_BODY})
-def create_job(spec: JobSpec, session: SessionDep, idempotency_key: IdempotencyKeyHeader = None) -> JSONResponse:
+def create_job(
+    spec: JobSpec, session: SessionDep, principal: PrincipalDep, idempotency_key: IdempotencyKeyHeader = None
+) -> JSONResponse:
     """Submit one training or finetune job."""
-    return _create(session, route="jobs", body=spec, steps=[spec], key=idempotency_key, loc=["body"])
+    return _create(session, principal, route="jobs", body=spec, steps=[spec], key=idempotency_key, loc=["body"])
 
 
 @router.post("/chains", status_code=201, response_model=ChainOut, responses={**CONFLICT, **WITH_BODY})
-def create_chain(chain: ChainIn, session: SessionDep, idempotency_key: IdempotencyKeyHeader = None) -> JSONResponse:
+def create_chain(
+    chain: ChainIn, session: SessionDep, principal: PrincipalDep, idempotency_key: IdempotencyKeyHeader = None
+) -> JSONResponse:
     """Submit jobs where later steps start from earlier ones (`init_from: {"step": i}`): all or none."""
-    return _create(session, route="chains", body=chain, steps=chain.steps, key=idempotency_key, loc=["body", "steps"])
+    steps, loc = chain.steps, ["body", "steps"]
+    return _create(session, principal, route="chains", body=chain, steps=steps, key=idempotency_key, loc=loc)
 
 
 @router.get("/jobs", response_model=JobPage)
 async def list_jobs(
+    principal: PrincipalDep,
     status: JobStatus | None = None,
     kind: Annotated[str | None, Query(pattern="^(train|finetune|recommend)$")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
@@ -79,13 +95,17 @@ async def list_jobs(
     """Jobs, newest first; pass next_cursor back as cursor for the next page."""
     # The query and the encoding share one thread hop, and the page is encoded once, not re-validated through the
     # response model (bench/polling.py: jobs_list).
-    page = await read_in_thread(_job_page, status=status, kind=kind, limit=limit, cursor=cursor, parent_id=parent_id)
+    project = principal.project_filter
+    page = await read_in_thread(
+        _job_page, project=project, status=status, kind=kind, limit=limit, cursor=cursor, parent_id=parent_id
+    )
     return Response(page, media_type="application/json")
 
 
 def _job_page(
     session: Session,
     *,
+    project: str | None,
     status: JobStatus | None,
     kind: str | None,
     limit: int,
@@ -93,13 +113,13 @@ def _job_page(
     parent_id: str | None,
 ) -> bytes:
     jobs, next_cursor = service.list_jobs(
-        session, status=status, kind=kind, limit=limit, cursor=cursor, parent_id=parent_id
+        session, project=project, status=status, kind=kind, limit=limit, cursor=cursor, parent_id=parent_id
     )
     return JobPage(jobs=[job_out(job) for job in jobs], next_cursor=next_cursor).model_dump_json().encode()
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, responses={**CACHED, **JOB_NOT_FOUND})
-async def get_job(job_id: JobId, if_none_match: Annotated[str | None, Header()] = None) -> Response:
+async def get_job(job_id: VisibleJobId, if_none_match: Annotated[str | None, Header()] = None) -> Response:
     """One job: status, progress, error and latest metrics; an unchanged poll with If-None-Match answers 304."""
     found = await job_views.get(job_id)  # from memory while the job is known unchanged (app/jobs/views.py)
     return etag_json(found, if_none_match=if_none_match, missing=f"no job {job_id!r}")

@@ -11,7 +11,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.orm import Session
 from sse_starlette.sse import EventSourceResponse
 
-from app.api.deps import JobDep, JobId
+from app.api.deps import JobDep, VisibleJobId
 from app.api.openapi import CACHED, JOB_NOT_FOUND, SSE_STREAM
 from app.api.responses import etag_json
 from app.core.bounds import PRINTABLE, SQL_INT_MAX
@@ -28,7 +28,7 @@ STREAM_BLOCK_MS = 2000  # how long one XREAD waits before the stream checks SQL 
 
 @router.get("", responses={**CACHED, **JOB_NOT_FOUND})
 async def get_metrics(
-    job_id: JobId,
+    job_id: VisibleJobId,
     names: Annotated[
         str | None,
         Query(description="Comma-separated series, e.g. val_accuracy,val_f1", max_length=2000, pattern=PRINTABLE),

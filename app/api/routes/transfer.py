@@ -2,7 +2,8 @@
 
 from fastapi import APIRouter
 
-from app.api.deps import JobId, SessionDep
+from app.api.auth import PrincipalDep
+from app.api.deps import JobDep, JobId, SessionDep
 from app.api.openapi import JOB_NOT_FOUND, WITH_BODY, Message
 from app.core.config import get_settings
 from app.core.db import read_in_thread
@@ -17,17 +18,17 @@ RECOMMENDATION_NOT_FOUND = {404: {"model": Message, "description": "No recommend
 
 
 @router.get("/jobs/{job_id}/transfer", response_model=TransferOut, responses={**JOB_NOT_FOUND})
-async def get_transfer(job_id: JobId) -> TransferOut:
+async def get_transfer(job: JobDep) -> TransferOut:
     """Per epoch, the finetune's and its control's val accuracy, loss, F1 and AUROC, the gain, epochs saved, compute."""
-    return await read_in_thread(transfer_report, job_id=job_id)
+    return await read_in_thread(transfer_report, job_id=job.id)  # the pair shares the job's project
 
 
 @router.post("/recommendations", status_code=201, response_model=RecommendationOut, responses={**WITH_BODY})
-def create_recommendation(spec: RecommendationSpec, session: SessionDep) -> RecommendationOut:
+def create_recommendation(spec: RecommendationSpec, session: SessionDep, principal: PrincipalDep) -> RecommendationOut:
     """Rank the backbones of succeeded jobs for a dataset by LogME, as a short job on a worker; poll it by id."""
     settings = get_settings()
     limits = {"max_candidates": settings.recommend_max_candidates, "max_sample": settings.recommend_max_sample}
-    jobs, runnable = service.create_chain(session, steps=[spec], loc=["body"], limits=limits)
+    jobs, runnable = service.create_chain(session, steps=[spec], loc=["body"], principal=principal, limits=limits)
     session.commit()
     dispatch(runnable)
     return recommendation_out(jobs[0])
@@ -36,6 +37,6 @@ def create_recommendation(spec: RecommendationSpec, session: SessionDep) -> Reco
 @router.get(
     "/recommendations/{recommendation_id}", response_model=RecommendationOut, responses={**RECOMMENDATION_NOT_FOUND}
 )
-async def read_recommendation(recommendation_id: JobId) -> RecommendationOut:
+async def read_recommendation(recommendation_id: JobId, principal: PrincipalDep) -> RecommendationOut:
     """A recommendation: its status and, once it succeeded, the ranking, best first."""
-    return await read_in_thread(get_recommendation, recommendation_id=recommendation_id)
+    return await read_in_thread(get_recommendation, recommendation_id=recommendation_id, sees=principal.sees)

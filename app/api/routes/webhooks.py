@@ -5,7 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 from sqlalchemy.orm import Session
 
+from app.api.auth import PrincipalDep
 from app.api.deps import SessionDep, SettingsDep, WebhookDep
+from app.api.openapi import WITH_BODY
 from app.core.db import read_in_thread
 from app.webhooks import service
 from app.webhooks.schemas import DeliveryOut, DeliveryPage, WebhookCreated, WebhookIn, WebhookList, WebhookOut
@@ -14,18 +16,21 @@ router = APIRouter(prefix="/v1", tags=["webhooks"])
 NOT_FOUND = {404: {"description": "No such webhook"}}
 
 
-@router.post("/webhooks", status_code=201, response_model=WebhookCreated)
-def create_webhook(webhook: WebhookIn, session: SessionDep, settings: SettingsDep) -> WebhookCreated:
-    """Subscribe a URL; the answer holds its signing secret, shown this once."""
-    row = service.create(session, webhook=webhook, allow_networks=settings.webhook_allow_networks)
+@router.post("/webhooks", status_code=201, response_model=WebhookCreated, responses=WITH_BODY)
+def create_webhook(
+    webhook: WebhookIn, session: SessionDep, settings: SettingsDep, principal: PrincipalDep
+) -> WebhookCreated:
+    """Subscribe a URL to the key's project's events; the answer holds its signing secret, shown this once."""
+    allow = settings.webhook_allow_networks
+    row = service.create(session, webhook=webhook, project_id=principal.project_id, allow_networks=allow)
     session.commit()
     return WebhookCreated.model_validate(row, from_attributes=True)
 
 
 @router.get("/webhooks", response_model=WebhookList)
-async def list_webhooks() -> WebhookList:
-    """Every webhook, oldest first (secrets are never shown again)."""
-    rows = await read_in_thread(service.list_webhooks)
+async def list_webhooks(principal: PrincipalDep) -> WebhookList:
+    """The project's webhooks, oldest first (secrets are never shown again)."""
+    rows = await read_in_thread(service.list_webhooks, project=principal.project_filter)
     return WebhookList(webhooks=[WebhookOut.model_validate(row, from_attributes=True) for row in rows])
 
 
