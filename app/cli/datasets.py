@@ -16,7 +16,7 @@ from rich.table import Table
 
 from app.cli.client import Api, Failure, api_for
 from app.cli.render import console
-from app.cli.typer_app import ApiKey, ApiUrl, AsJson, app
+from app.cli.typer_app import ApiKey, ApiUrl, AsJson, Cursor, Limit, app
 from app.datasets.archive import is_litter
 from app.datasets.status import PENDING
 
@@ -171,8 +171,8 @@ def upload_command(
 
 @datasets_app.command("list")
 def list_command(
-    limit: Annotated[int, typer.Option(help="At most this many (newest first)")] = 20,
-    cursor: Annotated[str | None, typer.Option(help="next_cursor of an earlier page")] = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
     api_url: ApiUrl = None,
     api_key: ApiKey = None,
     as_json: AsJson = False,

@@ -25,7 +25,7 @@ from app.cli.render import (
     status_text,
     warning_lines,
 )
-from app.cli.typer_app import ApiKey, ApiUrl, AsJson, JobId, app
+from app.cli.typer_app import ApiKey, ApiUrl, AsJson, Cursor, JobId, Limit, app
 from app.jobs.status import JobStatus
 
 
@@ -101,8 +101,8 @@ def submit(
 def list_jobs(
     status: Annotated[str | None, typer.Option(help="Only jobs with this status")] = None,
     kind: Annotated[str | None, typer.Option(help="train or finetune")] = None,
-    limit: Annotated[int, typer.Option(help="At most this many (newest first)")] = 20,
-    cursor: Annotated[str | None, typer.Option(help="next_cursor of an earlier page")] = None,
+    limit: Limit = 20,
+    cursor: Cursor = None,
     api_url: ApiUrl = None,
     api_key: ApiKey = None,
     as_json: AsJson = False,

@@ -26,3 +26,5 @@ ApiKey = Annotated[
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer instead of a table.")]
 JobId = Annotated[str, typer.Argument(help="A job id.")]
+Limit = Annotated[int, typer.Option(help="At most this many (newest first)")]
+Cursor = Annotated[str | None, typer.Option(help="next_cursor of an earlier page")]

@@ -10,6 +10,7 @@ from typing import TypeVar
 
 import httpx
 
+from app.jobs.status import FINAL
 from app.stack.commands import NotReady, api_argv, exit_of, predictor_argv, wait_ready, worker_argv
 from tests.helpers import free_port
 
@@ -56,6 +57,18 @@ class ServiceStack:
         predictor = self._spawn(f"predictor{len(self.predictors)}", predictor_argv())
         self.predictors.append(predictor)
         return predictor
+
+    def job(self, job_id: str) -> dict:
+        return self.http.get(f"/v1/jobs/{job_id}", timeout=10).json()
+
+    def wait_final(self, job_id: str, timeout: float = 300) -> dict:
+        """The job once it is succeeded, failed or cancelled; the stack's logs in the failure if it never is."""
+        try:
+            return wait_for(
+                lambda: (j := self.job(job_id))["status"] in FINAL and j, timeout=timeout, what=f"job {job_id} to end"
+            )
+        except TimeoutError:
+            raise AssertionError(self.all_logs()) from None
 
     def logs(self, name: str) -> str:
         path = self.log_dir / f"{name}.log"

@@ -12,8 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from app.jobs.status import FINAL
-from tests.e2e.service_stack import ServiceStack, wait_for
+from tests.e2e.service_stack import ServiceStack
 
 pytestmark = pytest.mark.slow
 
@@ -69,14 +68,7 @@ def test_every_validation_image_gets_the_top1_of_the_model_in_plain_torch_and_th
     early = _predict(stack, job["id"], [next((data_dir / "shapes" / "val" / "star").iterdir())])
     assert early.status_code == 409 and "predictions need a job that has succeeded" in early.json()["detail"]
 
-    def finished() -> dict | None:
-        current = stack.http.get(f"/v1/jobs/{job['id']}", timeout=10).json()
-        return current if current["status"] in FINAL else None
-
-    try:
-        done = wait_for(finished, timeout=300, what="the job to finish")
-    except TimeoutError:
-        raise AssertionError(stack.all_logs()) from None
+    done = stack.wait_final(job["id"])
     assert done["status"] == "succeeded", done
 
     val = [

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from app.jobs.status import FINAL
 from tests.e2e.service_stack import ServiceStack, training_pids, wait_for
 
 pytestmark = pytest.mark.slow
@@ -54,19 +53,6 @@ def stack(service_env: dict[str, str], start_stack) -> ServiceStack:
     )
 
 
-def _job(stack: ServiceStack, job_id: str) -> dict:
-    return stack.http.get(f"/v1/jobs/{job_id}", timeout=10).json()
-
-
-def _wait_final(stack: ServiceStack, job_id: str, timeout: float = 300) -> dict:
-    try:
-        return wait_for(
-            lambda: (j := _job(stack, job_id))["status"] in FINAL and j, timeout=timeout, what=f"job {job_id} to finish"
-        )
-    except TimeoutError:
-        raise AssertionError(stack.all_logs()) from None
-
-
 def _series(stack: ServiceStack, job_id: str) -> dict:
     return stack.http.get(f"/v1/jobs/{job_id}/metrics", timeout=10).json()["series"]
 
@@ -106,14 +92,14 @@ def test_cifar10_to_cifar100_chain_over_http(stack):
 
     # Metrics are readable while the parent runs.
     wait_for(
-        lambda: _job(stack, parent)["status"] == "running" and _series(stack, parent).get("val_accuracy"),
+        lambda: stack.job(parent)["status"] == "running" and _series(stack, parent).get("val_accuracy"),
         timeout=240,
         what="the parent's first epoch while it runs",
     )
-    assert _job(stack, child)["status"] == "waiting"
+    assert stack.job(child)["status"] == "waiting"
 
-    parent_job = _wait_final(stack, parent)
-    child_job = _wait_final(stack, child)
+    parent_job = stack.wait_final(parent)
+    child_job = stack.wait_final(child)
     assert parent_job["status"] == "succeeded", (parent_job, stack.all_logs())
     assert child_job["status"] == "succeeded", (child_job, stack.all_logs())
     for reader in readers:
@@ -157,7 +143,7 @@ def test_training_killed_mid_run_resumes_with_a_complete_curve(stack):
     for pid in training_pids(job_id):
         os.kill(pid, signal.SIGKILL)
 
-    job = _wait_final(stack, job_id)
+    job = stack.wait_final(job_id)
     assert job["status"] == "succeeded" and job["attempt"] == 2, (job, stack.all_logs())
     after = _series(stack, job_id)
     for name, points in after.items():
@@ -175,7 +161,7 @@ def test_worker_lost_is_requeued_and_another_worker_finishes(stack):
     os.killpg(stack.workers[0].pid, signal.SIGKILL)
     stack.workers[0].wait()
     stack.start_worker()  # the reconciler notices the silent heartbeat and re-queues it
-    job = _wait_final(stack, job_id)
+    job = stack.wait_final(job_id)
     assert job["status"] == "succeeded" and job["attempt"] == 2, (job, stack.all_logs())
     assert [p["epoch"] for p in _series(stack, job_id)["val_accuracy"]] == [0, 1, 2]
 
@@ -184,10 +170,10 @@ def test_cancel_running_job_stops_it_within_a_batch(stack):
     spec = {**CIFAR10_TRAIN, "trainer": {**TRAINER, "max_epochs": 50}}
     job_id = stack.http.post("/v1/jobs", json=spec, timeout=10).json()["id"]
     wait_for(
-        lambda: _job(stack, job_id)["status"] == "running" and training_pids(job_id), timeout=60, what="the job to run"
+        lambda: stack.job(job_id)["status"] == "running" and training_pids(job_id), timeout=60, what="the job to run"
     )
     assert stack.http.post(f"/v1/jobs/{job_id}/cancel", timeout=10).status_code == 202
-    job = _wait_final(stack, job_id, timeout=120)
+    job = stack.wait_final(job_id, timeout=120)
     assert job["status"] == "cancelled", job
     assert job["error"]["type"] == "cancelled" and job["error"]["message"].startswith("cancelled while running"), job
     again = stack.http.post(f"/v1/jobs/{job_id}/cancel", timeout=10)
@@ -197,7 +183,7 @@ def test_cancel_running_job_stops_it_within_a_batch(stack):
 def test_failures_say_why(stack):
     missing = {"kind": "train", "dataset": {"name": "folder", "train_folder": "no/such/folder"}, "model": FAST_MODEL}
     job_id = stack.http.post("/v1/jobs", json=missing, timeout=10).json()["id"]
-    job = _wait_final(stack, job_id)
+    job = stack.wait_final(job_id)
     assert job["status"] == "failed" and job["error"]["type"] == "dataset_missing", job
     assert "no/such/folder" in job["error"]["message"]
     assert job["attempt"] == 1  # a deterministic failure is not retried

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from app.jobs.status import FINAL
 from tests.e2e.service_stack import ServiceStack, wait_for
 
 pytestmark = pytest.mark.slow
@@ -23,14 +22,7 @@ TINY = {
 def _run(stack: ServiceStack) -> dict:
     job = stack.http.post("/v1/jobs", json=TINY, timeout=10).json()
 
-    def finished() -> dict | None:
-        current = stack.http.get(f"/v1/jobs/{job['id']}", timeout=10).json()
-        return current if current["status"] in FINAL else None
-
-    try:
-        done = wait_for(finished, timeout=300, what="the job to finish")
-    except TimeoutError:
-        raise AssertionError(stack.all_logs()) from None
+    done = stack.wait_final(job["id"])
     assert done["status"] == "succeeded", f"{done}\n{stack.all_logs()}"
     return done
 
