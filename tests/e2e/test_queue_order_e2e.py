@@ -50,5 +50,5 @@ def test_two_workers_take_jobs_by_priority_then_age(service_env, start_stack):
     assert all(j["status"] == "succeeded" and j["attempt"] == 1 for j in finished.values()), finished
     started = sorted(jobs, key=lambda j: datetime.fromisoformat(finished[j]["started_at"]))
     assert started == jobs  # high, high, normal, normal, low, low: oldest first within each
-    owners = {stack.logs(f"worker{n}").count("training in process") for n in (0, 1)}
+    owners = {stack.logs(f"worker{n}").count(": training in ") for n in (0, 1)}  # worker/tasks.supervise logs it
     assert 0 not in owners, owners  # both workers ran jobs
