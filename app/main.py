@@ -2,7 +2,7 @@
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 
 import redis.asyncio as aioredis
@@ -37,22 +37,14 @@ from app.webhooks.delivery import deliver_due
 log = logging.getLogger(__name__)
 
 
-async def _reconcile_forever(settings: Settings) -> None:
+async def _every(period_s: float, what: str, work: Callable[[Settings], object], settings: Settings) -> None:
+    """Run `work(settings)` in a thread, then wait `period_s`, forever."""
     while True:
         try:
-            await run_in_threadpool(reconcile_once, settings)
+            await run_in_threadpool(work, settings)
         except Exception:  # a failed pass (database away) is retried on the next tick
-            log.exception("reconciler pass failed")
-        await asyncio.sleep(settings.reconcile_every_s)
-
-
-async def _deliver_forever(settings: Settings) -> None:
-    while True:
-        try:
-            await run_in_threadpool(deliver_due, settings)
-        except Exception:  # a failed pass (database away) is retried on the next tick
-            log.exception("webhook delivery pass failed")
-        await asyncio.sleep(settings.webhook_every_s)
+            log.exception("%s pass failed", what)
+        await asyncio.sleep(period_s)
 
 
 @asynccontextmanager
@@ -63,8 +55,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     stop = asyncio.Event()
     background = [asyncio.create_task(freshness.follow(app.state.redis, stop))]
     if settings.reconcile_in_api:
-        background.append(asyncio.create_task(_reconcile_forever(settings)))
-        background.append(asyncio.create_task(_deliver_forever(settings)))
+        loops = (
+            (settings.reconcile_every_s, "reconciler", reconcile_once),
+            (settings.webhook_every_s, "webhook", deliver_due),
+        )
+        background += [asyncio.create_task(_every(*loop, settings)) for loop in loops]
     yield
     stop.set()
     for task in background:
