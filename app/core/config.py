@@ -32,10 +32,10 @@ class Settings(BaseSettings):
     redispatch_after_s: float = 300.0  # a queued job whose message may be lost is re-sent after this
     reconcile_in_api: bool = True  # the API runs the reconciler loop; turn off where a separate one runs
     progress_every_s: float = 2.0  # within-epoch progress to Redis at most this often
-    # `flashjobs up` restarts a child that dies, but gives up on one that dies this many times in a row,
-    # each time within restart_window_s of its start (systemd's StartLimitBurst).
     # A worker keeps one attempt process started ahead, its imports done (worker/spare.py); off: one per job.
     warm_attempts: bool = True
+    # `flashjobs up` restarts a child that dies, but gives up on one that dies this many times in a row,
+    # each time within restart_window_s of its start (systemd's StartLimitBurst).
     restart_limit: int = 5
     restart_window_s: float = 10.0
 
