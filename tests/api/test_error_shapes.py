@@ -97,3 +97,26 @@ def test_each_service_error_gets_its_status_and_headers(service_env):
     }
     assert answers["/unauthenticated"].headers["www-authenticate"] == "Bearer"
     assert answers["/too-many"].headers["retry-after"] == "7"
+
+
+def test_malformed_json_is_422_naming_where_it_breaks(client):
+    response = client.post(
+        "/v1/jobs", content=b'{"kind": "train", "dataset": ', headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422, response.text
+    [detail] = response.json()["detail"]
+    assert detail["type"] == "json_invalid" and detail["loc"][0] == "body" and isinstance(detail["loc"][1], int)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("OPTIONS", "/v1/jobs", "GET, HEAD, POST"),
+        ("DELETE", "/v1/jobs", "GET, HEAD, POST"),
+        ("PUT", "/v1/jobs/nope/cancel", "POST"),
+    ],
+)
+def test_a_method_a_path_does_not_serve_is_405_listing_those_it_does(client, method, path, allow):
+    response = client.request(method, path)
+    assert response.status_code == 405, response.text
+    assert response.headers["Allow"] == allow
