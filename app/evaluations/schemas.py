@@ -52,7 +52,9 @@ class EvaluationOut(BaseModel):
     top_k: int
     created_at: datetime
     finished_at: datetime | None
-    progress: Progress = Field(description="epoch 1 of max_epochs 1 once the metrics are recorded")
+    progress: Progress = Field(
+        description="one step (max_epochs 1); its batches stream as progress events on /v1/jobs/{id}/metrics/stream"
+    )
     error: JobError | None
     result: EvaluationResult | None = Field(description="once it succeeded")
     predictions_url: str | None = Field(description="predictions.csv, once it succeeded: an artifact of the evaluation")
