@@ -65,7 +65,8 @@ def evaluate(
 
 def show_result(result: dict) -> None:
     """The metrics, then the confusion matrix (rows: true classes, columns: predicted)."""
-    metrics = Table("metric", "value", title=f"{result['images']} images ({_splits(result['splits'])})")
+    console.print(f"{result['images']} images ({_splits(result['splits'])}) in {result['seconds']:.1f} s")
+    metrics = Table("metric", "value", title="metrics")
     for name, value in result["metrics"].items():
         metrics.add_row(name, fmt_value(value))
     console.print(metrics)
