@@ -129,6 +129,37 @@ def _recommend(job: Job, attempt: int, settings) -> bool:
         return service.record_result(session, job_id=job.id, attempt=attempt, result=result)
 
 
+def _evaluate(job: Job, attempt: int, settings, reporter: JobReporter) -> JobStatus | None:
+    """Run the evaluated job's model over the dataset (worker/evaluation/run.py); None: the job was lost."""
+    from worker.evaluation.run import evaluate
+    from worker.training.errors import TrainingError
+
+    with session_scope() as session:
+        model = artifacts.get(session, job_id=job.spec["job_id"], name="model")
+        evaluated = session.get(Job, job.spec["job_id"])
+    if model is None or evaluated is None:
+        raise TrainingError("bad_parent", f"job {job.spec['job_id']} has no model artifact")
+    artifact_dir = settings.effective_artifact_dir
+    done = evaluate(
+        spec=job.spec,
+        model_path=artifact_dir / model.path,
+        model_sha256=model.sha256,
+        artifact_dir=artifact_dir,
+        work_dir=artifact_dir / job.id,
+        seed=(evaluated.spec.get("trainer") or {}).get("seed", 0),  # its holdout, where the dataset has no val/
+        reporter=reporter,
+        progress_every_s=settings.progress_every_s,
+    )
+    if done is None:
+        return JobStatus.CANCELLED
+    with session_scope() as session:
+        if not service.record_result(session, job_id=job.id, attempt=attempt, result=done.result):
+            return None
+        at = {"job_id": job.id, "attempt": attempt, "artifact_dir": artifact_dir}
+        registered = artifacts.register(session, name="predictions", path=done.predictions, **at)
+    return JobStatus.SUCCEEDED if registered else None
+
+
 def _is_out_of_memory(exc: BaseException) -> bool:
     return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
 
@@ -161,6 +192,12 @@ def run(job_id: str, attempt: int) -> int:
                 if not _recommend(job, attempt, settings):
                     return EXIT_YIELDED
                 write_outcome(outcome_path(work_dir, attempt), JobStatus.SUCCEEDED)
+                return 0
+            if job.kind == "evaluate":
+                status = _evaluate(job, attempt, settings, reporter)
+                if status is None or (status == JobStatus.CANCELLED and flags.reason != "cancelled"):
+                    return EXIT_YIELDED  # lost, preempted or orphaned: another attempt evaluates anew
+                write_outcome(outcome_path(work_dir, attempt), status)
                 return 0
             _check_leakage(job, attempt, settings)
             result = recipe.run(

@@ -12,7 +12,7 @@ from rich.markup import escape
 from app.cli import service
 
 # isort: split
-from app.cli import jobs, predict, transfer
+from app.cli import evaluate, jobs, predict, transfer
 
 # isort: split
 from app.cli import datasets, flash_zero
@@ -27,7 +27,19 @@ from app.cli.render import err_console
 from app.cli.typer_app import app
 
 # importing the command modules registers their commands
-__all__ = ["app", "datasets", "demo", "flash_zero", "jobs", "keys", "main", "predict", "service", "transfer"]
+__all__ = [
+    "app",
+    "datasets",
+    "demo",
+    "evaluate",
+    "flash_zero",
+    "jobs",
+    "keys",
+    "main",
+    "predict",
+    "service",
+    "transfer",
+]
 
 
 def main() -> None:

@@ -100,7 +100,7 @@ def submit(
 @app.command("list")
 def list_jobs(
     status: Annotated[str | None, typer.Option(help="Only jobs with this status")] = None,
-    kind: Annotated[str | None, typer.Option(help="train or finetune")] = None,
+    kind: Annotated[str | None, typer.Option(help="train, finetune, recommend or evaluate")] = None,
     limit: Limit = 20,
     cursor: Cursor = None,
     api_url: ApiUrl = None,

@@ -45,7 +45,7 @@ class Job(Base):
     # A control run and the finetune it is the control of, linked both ways; no foreign keys, as for dataset_id.
     control_id: Mapped[str | None] = mapped_column(String(32))
     control_of: Mapped[str | None] = mapped_column(String(32), index=True)
-    # What a job that computes rather than trains answers with (a recommendation's ranking).
+    # What a job that computes rather than trains answers with (a recommendation's ranking, an evaluation's metrics).
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # The status and epochs webhooks were last told of (app/webhooks/outbox.py), so each event goes out once.
     announced_status: Mapped[str | None] = mapped_column(String(16))
@@ -79,7 +79,7 @@ def new_job(
         attempt=0,
         lost_attempts=0,
         epochs_done=0,
-        max_epochs=spec["trainer"]["max_epochs"] if "trainer" in spec else 1,  # a recommendation: one step
+        max_epochs=spec["trainer"]["max_epochs"] if "trainer" in spec else 1,  # a job that computes: one step
         latest_metrics={},
     )
 

@@ -208,6 +208,7 @@ class JobOut(BaseModel):
     warnings: list[JobWarning] | None = Field(description="None until the worker has checked")
     control_id: str | None = Field(description="A finetune's control run")
     control_of: str | None = Field(description="A control run's finetune")
+    result: dict[str, Any] | None = Field(description="What a recommend or evaluate job answers with, once it has")
 
 
 class JobPage(BaseModel):
@@ -238,4 +239,5 @@ def job_out(job: Any) -> JobOut:
         warnings=job.warnings,
         control_id=job.control_id,
         control_of=job.control_of,
+        result=job.result,
     )

@@ -18,6 +18,7 @@ from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound
 from app.core.pages import newest_first
 from app.datasets.usage import attach_dataset, dataset_ready_or_none
+from app.evaluations.specs import EvaluationSpec, normalize_evaluation
 from app.jobs.changes import mark_changed
 from app.jobs.models import Job, new_job
 from app.jobs.schemas import JobSpec, RecommendationSpec
@@ -31,7 +32,7 @@ from app.webhooks.outbox import announce_new_jobs
 def create_chain(
     session: Session,
     *,
-    steps: Sequence[JobSpec] | Sequence[RecommendationSpec],
+    steps: Sequence[JobSpec] | Sequence[RecommendationSpec] | Sequence[EvaluationSpec],
     loc: list[str | int],
     principal: Principal,
     limits: dict[str, int] | None = None,
@@ -50,6 +51,8 @@ def create_chain(
         if isinstance(spec, RecommendationSpec):
             normalized = normalize_recommendation(session, spec=spec, loc=step_loc, sees=principal.sees, **limits)
             parent = None
+        elif isinstance(spec, EvaluationSpec):  # parent: the job evaluated
+            normalized, parent = normalize_evaluation(session, spec=spec, loc=step_loc, sees=principal.sees)
         else:
             parent = resolve_parent(session, spec=spec, earlier=jobs, loc=step_loc, sees=principal.sees)
             normalized = normalize(spec=spec, parent=parent, loc=step_loc)

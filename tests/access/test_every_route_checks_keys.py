@@ -46,6 +46,7 @@ def _ids(two_projects) -> dict[str, str]:
         "name": "model",
         "key_id": uuid.uuid4().hex,
         "recommendation_id": two_projects.recommendation_b,
+        "evaluation_id": uuid.uuid4().hex,
         "webhook_id": two_projects.webhook_b,
         "project": "b",
     }

@@ -29,12 +29,21 @@ def preprocessed(model: LoadedModel, images: list[bytes]) -> torch.Tensor:
     return torch.stack(tensors)
 
 
-def top_classes(model: LoadedModel, images: list[bytes], top_k: int) -> list[list[dict]]:
-    """For each image, [{label, probability}] of its top_k classes, highest first."""
+def logits_of(model: LoadedModel, images: list[bytes]) -> torch.Tensor:
+    """N x classes logits on the model's device: one forward pass over the preprocessed images."""
     batch = preprocessed(model, images).to(model.device, non_blocking=True)
     with torch.inference_mode():
-        probabilities = model.module(normalise(batch, model.preprocess.mean, model.preprocess.std)).softmax(dim=-1)
-        values, indices = probabilities.topk(min(top_k, probabilities.shape[1]), dim=-1)
+        return model.module(normalise(batch, model.preprocess.mean, model.preprocess.std))
+
+
+def top_k_of(probabilities: torch.Tensor, top_k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(probabilities, class indices) of each row's top_k classes, highest first."""
+    return probabilities.topk(min(top_k, probabilities.shape[1]), dim=-1)
+
+
+def top_classes(model: LoadedModel, images: list[bytes], top_k: int) -> list[list[dict]]:
+    """For each image, [{label, probability}] of its top_k classes, highest first."""
+    values, indices = top_k_of(logits_of(model, images).softmax(dim=-1), top_k)
     names = model.class_names
     return [
         [{"label": names[i], "probability": p} for p, i in zip(row_p, row_i, strict=True)]

@@ -87,7 +87,7 @@ def create_chain(
 async def list_jobs(
     principal: PrincipalDep,
     status: JobStatus | None = None,
-    kind: Annotated[str | None, Query(pattern="^(train|finetune|recommend)$")] = None,
+    kind: Annotated[str | None, Query(pattern="^(train|finetune|recommend|evaluate)$")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     parent_id: Annotated[str | None, Query(max_length=64, pattern=PRINTABLE, description="Only its children")] = None,
