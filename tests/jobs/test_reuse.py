@@ -235,3 +235,14 @@ def test_an_idempotent_retry_of_a_reuse_replays_its_200(client):
     headers = {"Idempotency-Key": "reuse-1"}
     first, second = (client.post("/v1/jobs", json=REUSE, headers=headers) for _ in range(2))
     assert first.status_code == second.status_code == 200 and first.json() == second.json()
+
+
+def test_a_reuse_adds_no_work_so_a_full_queue_quota_still_answers_it(client):
+    done = submit(client, TRAIN)
+    succeed(done["id"])
+    submit(client, {**TRAIN, "trainer": {"max_epochs": 3}})  # one queued job: the quota below is reached
+    quota = client.patch("/v1/projects/default", json={"max_queued": 1}, headers=bearer(make_key("admin")))
+    assert quota.status_code == 200, quota.text
+    assert client.post("/v1/jobs", json=TRAIN).status_code == 429
+    reused = client.post("/v1/jobs", json=REUSE)
+    assert reused.status_code == 200 and reused.json()["id"] == done["id"]
