@@ -2,11 +2,12 @@
 earlier job that trained them already.
 
 Left out are the fields that change when or how a job is run and reported, not what it learns: priority,
-trainer.num_workers (DataLoader processes), metrics (how F1 is averaged) and reuse itself. The dataset enters by
-its content: an upload by the sha256 of its bytes, CIFAR by its name, limits and image size. A server-side folder
-has no fingerprint (its files can change under the same path), nor has an upload whose bytes are not known yet:
-such jobs are never reused. A finetune's spec names its parent's id, so it matches only a finetune of the same
-parent job (which a reused step of a chain is).
+trainer.num_workers (DataLoader processes only decode and resize; the random crop and flip run on each batch in
+the training process, worker/training/transforms.py), metrics (how F1 is averaged) and reuse itself. The
+dataset enters by its content: an upload by the sha256 of its bytes, CIFAR by its name, limits and image size.
+A server-side folder has no fingerprint (its files can change under the same path), nor has an upload whose
+bytes are not known yet: such jobs are never reused. A finetune's spec names its parent's id, so it matches only
+a finetune of the same parent job (which a reused step of a chain is).
 """
 
 import hashlib
