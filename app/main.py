@@ -18,6 +18,7 @@ from app.api.routes import (
     access,
     artifacts,
     datasets,
+    estimates,
     evaluations,
     health,
     jobs,
@@ -83,7 +84,7 @@ def create_app() -> FastAPI:
     app.mount("/static", web.static_files, name="static")
     # Every other router is included with the key, scope and content-type check: a new one needs only this line.
     documented = {**NEEDS_KEY, **DECLARED_TYPES}
-    for module in (jobs, metrics, artifacts, datasets, predictions, evaluations, transfer, webhooks):
+    for module in (jobs, estimates, metrics, artifacts, datasets, predictions, evaluations, transfer, webhooks):
         app.include_router(module.router, dependencies=[AUTHORIZED], responses=documented)
     app.include_router(access.router, dependencies=[ADMIN_ONLY], responses=documented)
     app.add_middleware(BodyLimit, settings=get_settings)

@@ -2,7 +2,7 @@
 
 What it measures
     The real API (`uvicorn app.main:app`, as `flashjobs up` serves it) on SQLite holding 1,000 jobs (created
-    through app.jobs.service.create_chain; 1 in 20 running, the rest succeeded, each with latest metrics) and one
+    through app.jobs.creation.create_chain; 1 in 20 running, the rest succeeded, each with latest metrics) and one
     more job with `--epochs` (200) epochs of the 12 series (recorded through app.metrics.service.record_epoch), and
     one with a single epoch. Headless Chromium (Debian's `chromium`, driven by Playwright) opens each view in a
     fresh tab; the time is the page's own performance.now() (milliseconds since the navigation started) at the
@@ -62,6 +62,7 @@ def seed(url: str, *, epochs: int) -> dict[str, str]:
     from app.core.db import make_engine, utcnow
     from app.core.migrate import upgrade
     from app.jobs import service
+    from app.jobs.creation import create_chain
     from app.jobs.models import Job
     from app.jobs.schemas import JobSpec
     from app.jobs.status import JobStatus
@@ -76,7 +77,7 @@ def seed(url: str, *, epochs: int) -> dict[str, str]:
     try:
         with Session(engine) as session, session.begin():
             _, ids["key"] = access.create_key(session, project="default", scope=Scope.READ, name="bench")
-            jobs, _ = service.create_chain(session, steps=[spec] * JOBS, loc=["body"], principal=principal)
+            jobs, _, _ = create_chain(session, steps=[spec] * JOBS, loc=["body"], principal=principal)
             now = utcnow()
             for i, job in enumerate(jobs):
                 running = i % 20 == 0
@@ -88,7 +89,7 @@ def seed(url: str, *, epochs: int) -> dict[str, str]:
         for name, count in (("long", epochs), ("short", 1)):
             job_spec = JobSpec(kind="train", dataset={"name": "cifar10"}, trainer={"max_epochs": count})
             with Session(engine) as session, session.begin():
-                (job,), _ = service.create_chain(session, steps=[job_spec], loc=["body"], principal=principal)
+                (job,), _, _ = create_chain(session, steps=[job_spec], loc=["body"], principal=principal)
                 ids[name] = job.id
             with Session(engine) as session, session.begin():
                 assert service.claim(session, job_id=ids[name], owner="bench-worker") is not None

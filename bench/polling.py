@@ -131,6 +131,7 @@ def seed(url: str, *, epochs: int, other_jobs: int) -> dict[str, Any]:
     from app.core.db import make_engine, utcnow
     from app.core.migrate import upgrade
     from app.jobs import service
+    from app.jobs.creation import create_chain
     from app.jobs.models import Job
     from app.jobs.schemas import JobSpec
     from app.metrics.models import Metric
@@ -145,7 +146,7 @@ def seed(url: str, *, epochs: int, other_jobs: int) -> dict[str, Any]:
         with Session(engine) as session, session.begin():
             _, api_key = access.create_key(session, project="default", scope=Scope.SUBMIT, name="bench")
             principal = Principal("bench", "default", Scope.SUBMIT)
-            jobs, _ = service.create_chain(session, steps=[spec] * (other_jobs + 1), loc=["body"], principal=principal)
+            jobs, _, _ = create_chain(session, steps=[spec] * (other_jobs + 1), loc=["body"], principal=principal)
             ids = [job.id for job in jobs]
         target, others = ids[0], ids[1:]
         # The others: whole curves, bulk-inserted; half of them finished, half still running.

@@ -15,6 +15,8 @@ from app.core.errors import Forbidden, Unauthenticated
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer fj_...` (flashjobs keys create)")
 BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# A POST that only reads (its body is a question, POST /v1/estimates) declares it: `openapi_extra=READS`.
+READS = {"x-scope": "read"}
 
 
 async def _principal(credentials: HTTPAuthorizationCredentials | None) -> Principal:
@@ -35,9 +37,15 @@ def _require(principal: Principal, scope: Scope) -> None:
 async def authorized(request: Request, credentials: BearerDep) -> Principal:
     """Any key for reads, a submit key for what changes state; then the body's content type (415)."""
     principal = await _principal(credentials)
-    _require(principal, Scope.READ if request.method in SAFE_METHODS else Scope.SUBMIT)
+    _require(principal, Scope.READ if reads(request) else Scope.SUBMIT)
     check_content_type(request)
     return principal
+
+
+def reads(request: Request) -> bool:
+    """Whether the request only reads: a safe method, or a route declared with READS."""
+    route = request.scope.get("route")
+    return request.method in SAFE_METHODS or (getattr(route, "openapi_extra", None) or {}).get("x-scope") == "read"
 
 
 async def admin_only(request: Request, credentials: BearerDep) -> Principal:

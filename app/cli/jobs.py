@@ -16,6 +16,7 @@ from app.cli.render import (
     console,
     epoch_line,
     error_text,
+    estimate_text,
     fmt_duration,
     fmt_value,
     job_seconds,
@@ -95,6 +96,9 @@ def submit(
         print(json.dumps(answer, indent=2))
     else:
         console.print(jobs_table(jobs))
+        for job in jobs:
+            if job.get("reused"):
+                console.print(f"reused {job['id']}: an identical job succeeded already; nothing was trained")
 
 
 @app.command("list")
@@ -136,6 +140,8 @@ def show(job_id: JobId, api_url: ApiUrl = None, api_key: ApiKey = None, as_json:
         ("started", job["started_at"] or "-"),
         ("finished", job["finished_at"] or "-"),
         ("wall time", fmt_duration(job_seconds(job))),
+        ("estimate", estimate_text(job.get("estimate"))),
+        *([("eta", fmt_duration(job["eta_seconds"]))] if job.get("eta_seconds") is not None else []),
         ("error", error_text(job) or "-"),
         *([("control run", job["control_id"])] if job.get("control_id") else []),
         *([("control of", job["control_of"])] if job.get("control_of") else []),

@@ -114,6 +114,16 @@ def print_outcome(job: dict) -> None:
         console.print(f"[red]Job {job['id']} {job['status']}{took}{reason}.[/]")
 
 
+def estimate_text(estimate: dict | None) -> str:
+    """The estimate a job started with, in words."""
+    if not estimate:
+        return "-"
+    if estimate["seconds"] is None:
+        return f"none ({escape(estimate['reason'] or '')})"
+    runs = estimate["basis_runs"]
+    return f"{fmt_duration(estimate['seconds'])} (from {runs} run{'s' if runs != 1 else ''})"
+
+
 def warning_lines(job: dict) -> list[str]:
     """The job's warnings as sentences (leakage along a chain), escaped for rich markup."""
     lines = []

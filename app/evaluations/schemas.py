@@ -24,7 +24,7 @@ class EvaluationIn(StrictModel):
 
 
 class EvaluationSpec(EvaluationIn):
-    """The body with the job it evaluates, as app/jobs/service.create_chain takes it."""
+    """The body with the job it evaluates, as app/jobs/creation.create_chain takes it."""
 
     kind: Literal["evaluate"] = "evaluate"
     job_id: str = Field(min_length=1, max_length=64)

@@ -1,4 +1,4 @@
-"""Evaluations: jobs of kind `evaluate` made through app/jobs/service.create_chain, shown as the API answers them."""
+"""Evaluations: jobs of kind `evaluate` made through app/jobs/creation.create_chain, shown as the API answers them."""
 
 from collections.abc import Callable
 

@@ -51,6 +51,10 @@ class Job(Base):
     announced_status: Mapped[str | None] = mapped_column(String(16))
     announced_epochs: Mapped[int | None] = mapped_column(Integer)
     project_id: Mapped[str] = mapped_column(ForeignKey("projects.id"), server_default="default")
+    # What decides its weights, hashed (app/jobs/fingerprint.py); None: its data has no fixed identity, never reused.
+    spec_fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # The expected duration it was created with (app/estimates/service.py), as POST /v1/estimates answers.
+    estimate: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     # Both serve newest-first pages as index ranges (bench/store_scale.py): the second also filters by status.
     __table_args__ = (
@@ -59,6 +63,7 @@ class Job(Base):
         Index("ix_jobs_claim", "status", "priority", "created_at", "id"),  # the next job a worker claims
         Index("ix_jobs_project_created", "project_id", "created_at", "id"),
         Index("ix_jobs_project_status", "project_id", "status"),  # quotas count a project's queued and running
+        Index("ix_jobs_project_fingerprint", "project_id", "spec_fingerprint"),  # reuse: an identical job
     )
 
 

@@ -6,7 +6,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.core.bounds import CONTROL_CHARACTERS, SQL_INT_MAX
-from app.jobs.status import JobStatus
+from app.estimates.schemas import Estimate
+from app.jobs.status import FINAL, JobStatus
 
 # Backbones a worker can build, with their feature width. The API never imports torch, so this is
 # the door's copy of the registry; tests check it against Flash's own.
@@ -145,6 +146,10 @@ class JobSpec(StrictModel):
     control: ControlSpec | None = Field(None, description="finetune only: also run a control (GET /jobs/{id}/transfer)")
     trainer: TrainerSpec = TrainerSpec()
     metrics: MetricsSpec = MetricsSpec()
+    reuse: Literal["never", "if_identical"] = Field(
+        "never",
+        description="if_identical: answer with a succeeded job of the same weights-relevant spec and data instead",
+    )
 
 
 class RecommendationSpec(StrictModel):
@@ -209,6 +214,12 @@ class JobOut(BaseModel):
     control_id: str | None = Field(description="A finetune's control run")
     control_of: str | None = Field(description="A control run's finetune")
     result: dict[str, Any] | None = Field(description="What a recommend or evaluate job answers with, once it has")
+    estimate: Estimate | None = Field(None, description="The expected duration the job started with")
+    eta_seconds: float | None = Field(
+        None, description="Seconds left: epochs left times the last epoch's (or the estimate's)"
+    )
+    reused: bool = Field(False, description="This answer is an earlier identical job, not a new one")
+    reused_from: str | None = Field(None, description="The reused job's id, when reused")
 
 
 class JobPage(BaseModel):
@@ -240,4 +251,14 @@ def job_out(job: Any) -> JobOut:
         control_id=job.control_id,
         control_of=job.control_of,
         result=job.result,
+        estimate=job.estimate,
+        eta_seconds=_eta_seconds(job),
     )
+
+
+def _eta_seconds(job: Any) -> float | None:
+    """Epochs left times the last epoch's training seconds, or the estimate's per epoch before the first ends."""
+    if job.status in FINAL:
+        return None
+    per_epoch = (job.latest_metrics or {}).get("train_epoch_seconds") or (job.estimate or {}).get("per_epoch_seconds")
+    return None if per_epoch is None else round(per_epoch * max(job.max_epochs - job.epochs_done, 0), 1)

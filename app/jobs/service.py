@@ -1,4 +1,5 @@
-"""Job lifecycle: create, list, cancel, claim, heartbeat, finish. Routes, workers and the reconciler call these.
+"""Job lifecycle: read, list, cancel, claim, heartbeat, finish; routes, workers and the reconciler call these.
+Creation is app/jobs/creation.py.
 
 Every transition is a conditional UPDATE (`WHERE status = expected`), so two racing actors cannot both win, and
 marks the job changed (app/jobs/changes.py) so that API processes re-read what they cached of it.
@@ -12,66 +13,14 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.access.principal import Principal
-from app.access.quotas import check_queue_quota, held_back, lock_project_of, under_running_quota
+from app.access.quotas import held_back, lock_project_of, under_running_quota
 from app.core.db import utcnow
 from app.core.errors import Conflict, NotFound
 from app.core.pages import newest_first
-from app.datasets.usage import attach_dataset, dataset_ready_or_none
-from app.evaluations.specs import EvaluationSpec, normalize_evaluation
+from app.datasets.usage import dataset_ready_or_none
 from app.jobs.changes import mark_changed
-from app.jobs.models import Job, new_job
-from app.jobs.schemas import JobSpec, RecommendationSpec
-from app.jobs.specs import control_spec, normalize, normalize_recommendation, resolve_parent
+from app.jobs.models import Job
 from app.jobs.status import ACTIVE, FINAL, NOT_STARTED, JobStatus
-from app.webhooks.outbox import announce_new_jobs
-
-# ---------------------------------------------------------------- creation
-
-
-def create_chain(
-    session: Session,
-    *,
-    steps: Sequence[JobSpec] | Sequence[RecommendationSpec] | Sequence[EvaluationSpec],
-    loc: list[str | int],
-    principal: Principal,
-    limits: dict[str, int] | None = None,
-) -> tuple[list[Job], list[str]]:
-    """Validate and insert jobs of the key's project (one, or a chain whose steps may start from earlier steps);
-    all or none. Parents and datasets must be ones the key sees.
-
-    A finetune that asks for a control run brings it along, linked both ways, after the steps (so that step i
-    stays jobs[i]). A recommendation is a job of one step; `limits` bound it (max_candidates, max_sample)."""
-    limits = limits or {}
-    jobs: list[Job] = []
-    controls: list[Job] = []
-    check_queue_quota(session, project_id=principal.project_id, adding=len(steps))
-    for index, spec in enumerate(steps):
-        step_loc = [*loc, index] if len(loc) and loc[-1] == "steps" else loc
-        if isinstance(spec, RecommendationSpec):
-            normalized = normalize_recommendation(session, spec=spec, loc=step_loc, sees=principal.sees, **limits)
-            parent = None
-        elif isinstance(spec, EvaluationSpec):  # parent: the job evaluated
-            normalized, parent = normalize_evaluation(session, spec=spec, loc=step_loc, sees=principal.sees)
-        else:
-            parent = resolve_parent(session, spec=spec, earlier=jobs, loc=step_loc, sees=principal.sees)
-            normalized = normalize(spec=spec, parent=parent, loc=step_loc)
-        dataset_id, dataset_ready = attach_dataset(
-            session, dataset=normalized["dataset"], loc=[*step_loc, "dataset"], sees=principal.sees
-        )
-        ready = (parent is None or parent.status == JobStatus.SUCCEEDED) and dataset_ready
-        owner = {"dataset_id": dataset_id, "project_id": principal.project_id}
-        jobs.append(new_job(normalized, parent_id=parent.id if parent else None, ready=ready, **owner))
-        if getattr(spec, "control", None) is not None:  # needs no parent: it may run while the parent still trains
-            control = new_job(control_spec(normalized), parent_id=None, ready=dataset_ready, **owner)
-            control.control_of, jobs[-1].control_id = jobs[-1].id, control.id
-            controls.append(control)
-    jobs += controls
-    session.add_all(jobs)
-    session.flush()
-    announce_new_jobs(session, jobs=jobs)  # no cache holds a new job, so no notice; webhooks hear of it
-    return jobs, [job.id for job in jobs if job.status == JobStatus.QUEUED]
-
 
 # ---------------------------------------------------------------- reading
 

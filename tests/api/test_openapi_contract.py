@@ -26,7 +26,8 @@ EXAMPLES_PER_OPERATION = 10
 CONFIG = """
 [[operations]]
 include-name = [
-    "POST /v1/jobs", "POST /v1/chains", "GET /v1/jobs", "POST /v1/datasets", "GET /v1/datasets", "POST /v1/webhooks",
+    "POST /v1/jobs", "POST /v1/chains", "POST /v1/estimates", "GET /v1/jobs", "POST /v1/datasets", "GET /v1/datasets",
+    "POST /v1/webhooks",
     "GET /v1/webhooks/{webhook_id}/deliveries", "POST /v1/recommendations", "POST /v1/keys", "POST /v1/projects",
 ]
 checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "404", "409", "422"]

@@ -214,6 +214,7 @@ def test_failing_chain_through_the_cli(up, tmp_path):
 
     shown = up.cli("show", first)
     assert shown.returncode == 0 and "dataset_missing" in shown.stdout and "failed" in shown.stdout
+    assert "none (no succeeded run" in " ".join(shown.stdout.split())  # the estimate it started with
     listed = up.cli("list", "--status", "failed")
     assert listed.returncode == 0 and first in listed.stdout and second in listed.stdout
     assert "No metrics recorded" in up.cli("metrics", first).stdout

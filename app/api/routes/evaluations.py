@@ -8,7 +8,7 @@ from app.api.openapi import WITH_BODY, Message
 from app.core.db import read_in_thread
 from app.evaluations.schemas import EvaluationIn, EvaluationOut, EvaluationSpec
 from app.evaluations.service import evaluation_out, get_evaluation
-from app.jobs import service
+from app.jobs.creation import create_chain
 from app.jobs.dispatch import dispatch
 
 router = APIRouter(prefix="/v1", tags=["evaluations"])
@@ -27,7 +27,7 @@ def create_evaluation(job: JobDep, body: EvaluationIn, session: SessionDep, prin
     matrix; a short job on a worker, polled by id. The dataset's classes must be the model's, or class_map maps
     them."""
     spec = EvaluationSpec(**body.model_dump(), job_id=job.id)
-    jobs, runnable = service.create_chain(session, steps=[spec], loc=["body"], principal=principal)
+    jobs, runnable, _ = create_chain(session, steps=[spec], loc=["body"], principal=principal)
     session.commit()
     dispatch(runnable)
     return evaluation_out(jobs[0])

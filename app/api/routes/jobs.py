@@ -17,6 +17,7 @@ from app.core.bounds import PRINTABLE
 from app.core.config import get_settings
 from app.core.db import read_in_thread
 from app.jobs import idempotency, service
+from app.jobs.creation import create_chain as create_jobs
 from app.jobs.dispatch import dispatch
 from app.jobs.limits import check_limits
 from app.jobs.models import Job
@@ -38,17 +39,21 @@ def _create(
     key: str | None,
     loc: list[str | int],
 ) -> JSONResponse:
-    """Create one job or a chain in one transaction, honouring an Idempotency-Key, then dispatch."""
+    """Create one job or a chain in one transaction, honouring an Idempotency-Key, then dispatch. 201, or 200 when
+    every step reused an identical succeeded job (nothing was created)."""
     check_limits(steps, loc=loc, settings=get_settings())  # before any SQL: work over a maximum costs nothing
     body_hash = idempotency.request_hash(jsonable_encoder(body))
     route = idempotency.scoped(route, project_id=principal.project_id)
     if key and (stored := idempotency.replay(session, key=key, route=route, body_hash=body_hash)):
         return _response(stored.status_code, stored.response)
-    jobs, runnable = service.create_chain(session, steps=steps, loc=loc, principal=principal)
-    outs = [jsonable_encoder(job_out(job)) for job in jobs]
+    jobs, runnable, reused = create_jobs(session, steps=steps, loc=loc, principal=principal)
+    outs = [jsonable_encoder(_view(job, reused=job.id in reused)) for job in jobs]
     content = outs[0] if len(loc) == 1 else {"jobs": outs}
+    status_code = 200 if len(reused) == len(steps) else 201
     if key:
-        idempotency.remember(session, key=key, route=route, body_hash=body_hash, status_code=201, response=content)
+        idempotency.remember(
+            session, key=key, route=route, body_hash=body_hash, status_code=status_code, response=content
+        )
     try:
         session.commit()
     except IntegrityError:  # a concurrent request with the same key won the insert: replay its answer
@@ -58,7 +63,12 @@ def _create(
             raise
         return _response(stored.status_code, stored.response)
     dispatch(runnable)
-    return _response(201, content)
+    return _response(status_code, content)
+
+
+def _view(job: Job, *, reused: bool) -> JobOut:
+    view = job_out(job)
+    return view.model_copy(update={"reused": True, "reused_from": job.id}) if reused else view
 
 
 def _response(status_code: int, content: Any) -> JSONResponse:
@@ -66,7 +76,10 @@ def _response(status_code: int, content: Any) -> JSONResponse:
     return JSONResponse(content, status_code=status_code, headers={"Location": f"/v1/jobs/{location}"})
 
 
-@router.post("/jobs", status_code=201, response_model=JobOut, responses={**CONFLICT, **WITH_BODY})
+REUSED = {200: {"description": "An identical succeeded job (`reuse: if_identical`), `reused: true`; none created"}}
+
+
+@router.post("/jobs", status_code=201, response_model=JobOut, responses={**REUSED, **CONFLICT, **WITH_BODY})
 def create_job(
     spec: JobSpec, session: SessionDep, principal: PrincipalDep, idempotency_key: IdempotencyKeyHeader = None
 ) -> JSONResponse:
@@ -74,7 +87,7 @@ def create_job(
     return _create(session, principal, route="jobs", body=spec, steps=[spec], key=idempotency_key, loc=["body"])
 
 
-@router.post("/chains", status_code=201, response_model=ChainOut, responses={**CONFLICT, **WITH_BODY})
+@router.post("/chains", status_code=201, response_model=ChainOut, responses={**REUSED, **CONFLICT, **WITH_BODY})
 def create_chain(
     chain: ChainIn, session: SessionDep, principal: PrincipalDep, idempotency_key: IdempotencyKeyHeader = None
 ) -> JSONResponse:

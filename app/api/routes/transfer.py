@@ -7,7 +7,7 @@ from app.api.deps import JobDep, JobId, SessionDep
 from app.api.openapi import JOB_NOT_FOUND, WITH_BODY, Message
 from app.core.config import get_settings
 from app.core.db import read_in_thread
-from app.jobs import service
+from app.jobs.creation import create_chain
 from app.jobs.dispatch import dispatch
 from app.jobs.schemas import RecommendationSpec
 from app.transfer.schemas import RecommendationOut, TransferOut
@@ -28,7 +28,7 @@ def create_recommendation(spec: RecommendationSpec, session: SessionDep, princip
     """Rank the backbones of succeeded jobs for a dataset by LogME, as a short job on a worker; poll it by id."""
     settings = get_settings()
     limits = {"max_candidates": settings.recommend_max_candidates, "max_sample": settings.recommend_max_sample}
-    jobs, runnable = service.create_chain(session, steps=[spec], loc=["body"], principal=principal, limits=limits)
+    jobs, runnable, _ = create_chain(session, steps=[spec], loc=["body"], principal=principal, limits=limits)
     session.commit()
     dispatch(runnable)
     return recommendation_out(jobs[0])
