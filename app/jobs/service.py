@@ -118,8 +118,9 @@ def record_warnings(session: Session, *, job_id: str, attempt: int, warnings: li
 
 
 def record_result(session: Session, *, job_id: str, attempt: int, result: dict[str, Any]) -> bool:
-    """Store what a job that computes rather than trains answers with; False: the attempt lost the job."""
-    return _record(session, job_id, attempt, result=result)
+    """Store what a job that computes rather than trains answers with, which is the whole of its work (its
+    progress reads 1 of 1 from then on); False: the attempt lost the job."""
+    return _record(session, job_id, attempt, result=result, epochs_done=Job.max_epochs)
 
 
 def _record(session: Session, job_id: str, attempt: int, **values: Any) -> bool:

@@ -75,6 +75,7 @@ def test_an_evaluation_scores_every_image_as_the_model_applied_directly(stack):
     (listed,) = stack.http.get("/v1/jobs", params={"kind": "evaluate"}, timeout=10).json()["jobs"]
     evaluation = stack.http.get(f"/v1/evaluations/{listed['id']}", timeout=10).json()
     assert evaluation["status"] == "succeeded" and evaluation["job_id"] == job["id"], evaluation
+    assert evaluation["progress"] == {"epoch": 1, "max_epochs": 1}  # its result is the whole of its work
     result = evaluation["result"]
     assert listed["result"] == result and result["images"] == 36 and result["splits"] == {"train": 33, "val": 3}
     matrix = result["confusion_matrix"]
