@@ -39,7 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import loadavg, machine, summarize_ms, write_results
 from latency import submit_to_first_step
-from service import running_service, wait_final
+from service import api, running_service, wait_final
 
 TRAINER = {"batch_size": 50, "optimizer": "adam", "learning_rate": 0.001, "num_workers": 0, "max_epochs": 1}
 
@@ -128,11 +128,11 @@ def main() -> None:
                 "model": {"backbone": "resnet18", "cifar_stem": args.cifar_stem},
                 "trainer": TRAINER,
             }
-            job = httpx.post(f"{api_url}/v1/jobs", json=spec, timeout=30).json()
+            job = api.post(f"{api_url}/v1/jobs", json=spec, timeout=30).json()
             job, _ = wait_final(api_url, job["id"])
             assert job["status"] == "succeeded", job
             url = f"{api_url}/v1/jobs/{job['id']}/predictions"
-            http = httpx.Client(timeout=120)
+            http = httpx.Client(timeout=120, headers=api.headers)  # the admin key
             cold = {"first_prediction_of_the_model_s": first_answer(http, url, images[0])}
             pid = predictor_pid(root / "service" / "state")
             os.kill(pid, signal.SIGKILL)
