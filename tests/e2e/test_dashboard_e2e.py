@@ -216,7 +216,7 @@ def test_a_page_without_a_key_asks_for_one_and_sends_it_on_every_request(stack: 
         assert errors == []
 
 
-def test_warnings_estimate_transfer_and_an_evaluation(stack: ServiceStack, service_env: dict[str, str]):
+def test_warnings_estimate_transfer_and_an_evaluation(stack: ServiceStack, service_env: dict[str, str], tmp_path: Path):
     """A finetune whose val set holds parent training images: its warning, estimate and table against its control
     run on its page; an evaluation of it shows its metrics, confusion matrix and predictions.csv."""
     from app.synthetic_data import write_image_folder
@@ -269,6 +269,7 @@ def test_warnings_estimate_transfer_and_an_evaluation(stack: ServiceStack, servi
         cells = rows.first.locator("td").all_inner_texts()
         assert cells[1:3] == [f"{report['epochs'][0][side]['val_accuracy']:.3f}" for side in ("finetune", "control")]
         assert "epochs saved" in page.locator("#epochs-saved").inner_text()
+        page.screenshot(path=str(tmp_path / "finetune.png"), full_page=True)
         page.locator(f'#job-extra a[href="#/job/{control_id}"]').click()  # the control's page links back
         page.locator(f'#summary a[href="#/job/{finetune_id}"]').wait_for()
         assert page.locator("#warnings .warning").count() == 0  # a control run has no parent to leak from
@@ -281,6 +282,7 @@ def test_warnings_estimate_transfer_and_an_evaluation(stack: ServiceStack, servi
         accuracy = page.locator('#eval-metrics [data-metric="accuracy"]').inner_text()
         assert accuracy == f"{evaluation['result']['metrics']['accuracy']:.3f}"
         assert page.locator(f'#job-extra a[href="#/job/{finetune_id}"]').count() == 1
+        page.screenshot(path=str(tmp_path / "evaluation.png"), full_page=True)
         with page.expect_download() as downloaded:
             page.locator("#download-predictions").click()
         assert len(Path(downloaded.value.path()).read_text().splitlines()) == 1 + 6
