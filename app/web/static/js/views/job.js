@@ -24,7 +24,8 @@ export function render(root, { arg: jobId }) {
   const artifacts = h("div", { id: "artifacts" });
   const family = h("div", { class: "lineage", id: "lineage" });
   const spec = h("pre", { id: "spec" });
-  root.append(title, warnings, summary, extra, h("h2", {}, "Curves"), charts, h("h2", {}, "Lineage"), family,
+  const curves = h("h2", {}, "Curves");
+  root.append(title, warnings, summary, extra, curves, charts, h("h2", {}, "Lineage"), family,
     h("h2", {}, "Artifacts"), artifacts, h("h2", {}, "Spec"), spec);
 
   const facts = h("div");
@@ -44,6 +45,8 @@ export function render(root, { arg: jobId }) {
     cancelButton.hidden = !CANCELLABLE.has(job.status);
     compareLink.href = `#/compare?ids=${job.id}${job.parent_id ? `,${job.parent_id}` : ""}`;
     compareLink.textContent = job.parent_id ? "compare with its parent" : "open in compare";
+    // An evaluation has no curves to draw or compare.
+    compareLink.hidden = curves.hidden = charts.hidden = job.kind === "evaluate";
     spec.textContent = JSON.stringify(job.spec, null, 2);
     if (job.status !== "running") thisEpoch.replaceChildren();
   };
@@ -140,7 +143,7 @@ function summaryParts(job) {
       h("dt", {}, "status"), h("dd", { id: "job-status" }, statusBadge(job.status)),
       h("dt", {}, "kind"), h("dd", {}, job.kind),
       h("dt", {}, "dataset"), h("dd", {}, datasetOf(job)),
-      h("dt", {}, "backbone"), h("dd", {}, backboneOf(job)),
+      job.kind === "evaluate" ? null : [h("dt", {}, "backbone"), h("dd", {}, backboneOf(job))],
       job.parent_id ? [h("dt", {}, "parent"), h("dd", {}, jobLink(job.parent_id))] : null,
       job.control_of ? [h("dt", {}, "control of"), h("dd", {}, jobLink(job.control_of))] : null,
       job.reused && job.reused_from ? [h("dt", {}, "reused"), h("dd", { id: "reused" }, "the answer of ", jobLink(job.reused_from))] : null,
