@@ -214,3 +214,76 @@ def test_a_page_without_a_key_asks_for_one_and_sends_it_on_every_request(stack: 
         assert first_keyed > 0 and {key for _, key in sent[:first_keyed]} == {None}  # none before it was typed
         assert {key for _, key in sent[first_keyed:]} == {f"Bearer {stack.api_key}"}
         assert errors == []
+
+
+def test_warnings_estimate_transfer_and_an_evaluation(stack: ServiceStack, service_env: dict[str, str], tmp_path: Path):
+    """A finetune whose val set holds parent training images: its warning, estimate and table against its control
+    run on its page; an evaluation of it shows its metrics, confusion matrix and predictions.csv."""
+    from app.synthetic_data import write_image_folder
+    from tests.datasets.archives import class_tree, zip_bytes
+
+    data = Path(service_env["FLASHJOBS_DATA_DIR"])
+    for name, classes, per_class in (("parent/train", ["p0", "p1"], 8), ("parent/val", ["p0", "p1"], 2)):
+        write_image_folder(data / name, classes, per_class=per_class, size=16, seed=len(name))
+    for name, per_class in (("child/train", 8), ("child/val", 2)):
+        write_image_folder(data / name, ["c0", "c1"], per_class=per_class, size=16, seed=len(name) + 7)
+    for n in range(2):  # two of the parent's training images in the finetune's validation set
+        (data / f"child/val/c0/copied_{n}.png").write_bytes((data / f"parent/train/p0/p0_{n}.png").read_bytes())
+    trainer = {**TRAINER, "batch_size": 8, "max_epochs": 1}
+    folder = {"name": "folder", "train_folder": "parent/train", "val_folder": "parent/val"}
+    child = {**folder, "train_folder": "child/train", "val_folder": "child/val"}
+    steps = [
+        {"kind": "train", "dataset": folder, "model": FAST, "trainer": trainer},
+        {
+            "kind": "finetune",
+            "dataset": child,
+            "init_from": {"step": 0},
+            "control": {"kind": "scratch"},
+            "trainer": trainer,
+        },
+    ]
+    _, finetune_id, control_id = (j["id"] for j in stack.http.post("/v1/chains", json={"steps": steps}).json()["jobs"])
+    finetune, control = stack.wait_final(finetune_id), stack.wait_final(control_id)
+    assert (finetune["status"], control["status"]) == ("succeeded", "succeeded"), stack.all_logs()
+    (warning,) = finetune["warnings"]
+    report = stack.http.get(f"/v1/jobs/{finetune_id}/transfer").json()
+    upload = stack.http.post(
+        "/v1/datasets", files={"file": ("c.zip", zip_bytes(class_tree({"c0": 3, "c1": 3})))}, timeout=60
+    )
+    asked = stack.http.post(f"/v1/jobs/{finetune_id}/evaluations", json={"dataset_id": upload.json()["id"]})
+    assert asked.status_code == 201, asked.text
+    evaluation = stack.wait_final(asked.json()["id"])
+    assert evaluation["status"] == "succeeded", stack.all_logs()
+    with chromium_page(stack.url, api_key=stack.api_key) as (page, errors):
+        page.goto(f"/#/job/{finetune_id}")
+        block = page.locator('#warnings [data-warning="val_in_parent_train"]')
+        block.wait_for(timeout=30_000)
+        assert f"{warning['count']} of the {warning['of']} validation images" in block.inner_text()
+        assert f"exact {warning['exact']}" in block.inner_text() and block.locator("li").count() >= 2
+        estimate = finetune["estimate"]
+        expected = f"from {estimate['basis_runs']} run" if estimate["basis_runs"] else estimate["reason"]
+        assert expected in page.locator("#estimate").inner_text()
+        rows = page.locator("#transfer-epochs tbody tr")
+        rows.first.wait_for(timeout=30_000)
+        assert [r.get_attribute("data-epoch") for r in rows.all()] == [str(e["epoch"]) for e in report["epochs"]]
+        cells = rows.first.locator("td").all_inner_texts()
+        assert cells[1:3] == [f"{report['epochs'][0][side]['val_accuracy']:.3f}" for side in ("finetune", "control")]
+        assert "epochs saved" in page.locator("#epochs-saved").inner_text()
+        page.screenshot(path=str(tmp_path / "finetune.png"), full_page=True)
+        page.locator(f'#job-extra a[href="#/job/{control_id}"]').click()  # the control's page links back
+        page.locator(f'#summary a[href="#/job/{finetune_id}"]').wait_for()
+        assert page.locator("#warnings .warning").count() == 0  # a control run has no parent to leak from
+
+        page.goto(f"/#/job/{evaluation['id']}")
+        matrix = page.locator("#confusion-matrix")
+        matrix.wait_for(timeout=30_000)
+        labels = evaluation["result"]["confusion_matrix"]["labels"]
+        assert matrix.locator("thead th").all_inner_texts()[1:] == labels and matrix.locator("tbody tr").count() == 2
+        accuracy = page.locator('#eval-metrics [data-metric="accuracy"]').inner_text()
+        assert accuracy == f"{evaluation['result']['metrics']['accuracy']:.3f}"
+        assert page.locator(f'#job-extra a[href="#/job/{finetune_id}"]').count() == 1
+        page.screenshot(path=str(tmp_path / "evaluation.png"), full_page=True)
+        with page.expect_download() as downloaded:
+            page.locator("#download-predictions").click()
+        assert len(Path(downloaded.value.path()).read_text().splitlines()) == 1 + 6
+        assert errors == []

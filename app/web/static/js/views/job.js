@@ -1,4 +1,5 @@
-// One job: live curves from the SSE stream, progress, timeline, error, spec, artifacts, lineage, cancel.
+// One job: warnings, live curves from the SSE stream, progress with estimate and ETA, timeline, error, transfer
+// against a control run, an evaluation's answer, spec, artifacts, lineage, cancel.
 
 import { download, get, post, stream } from "../api.js";
 import { lineChart, metricOf, metricRank, METRIC_TITLES } from "../chart.js";
@@ -6,6 +7,8 @@ import {
   backboneOf, bytes, CANCELLABLE, datasetOf, duration, errorText, etaSeconds, every, FINAL, h, jobLink,
   progressBar, shortId, statusBadge, when,
 } from "../util.js";
+import { evaluationView } from "./evaluation.js";
+import { estimateText, transferView, warningBlocks } from "./job_transfer.js";
 import { lineage } from "./lineage.js";
 
 export function render(root, { arg: jobId }) {
@@ -14,12 +17,15 @@ export function render(root, { arg: jobId }) {
   window.__flashjobs = state; // what the browser tests and bench/dashboard.py read
 
   const title = h("h1", {}, "Job ", h("span", { class: "mono" }, shortId(jobId)));
+  const warnings = h("div", { id: "warnings" });
   const summary = h("div", { class: "card", id: "summary" });
+  const extra = h("div", { id: "job-extra" }); // a finetune's transfer, an evaluation's answer
   const charts = h("div", { class: "charts", id: "charts" });
   const artifacts = h("div", { id: "artifacts" });
   const family = h("div", { class: "lineage", id: "lineage" });
   const spec = h("pre", { id: "spec" });
-  root.append(title, summary, h("h2", {}, "Curves"), charts, h("h2", {}, "Lineage"), family,
+  const curves = h("h2", {}, "Curves");
+  root.append(title, warnings, summary, extra, curves, charts, h("h2", {}, "Lineage"), family,
     h("h2", {}, "Artifacts"), artifacts, h("h2", {}, "Spec"), spec);
 
   const facts = h("div");
@@ -27,12 +33,20 @@ export function render(root, { arg: jobId }) {
   const cancelButton = h("button", { class: "danger", id: "cancel", hidden: true, onclick: () => cancel() }, "Cancel job");
   const compareLink = h("a", {}, "open in compare");
   summary.append(facts, thisEpoch, h("p", {}, cancelButton, " ", compareLink));
+  let transfer = null;
   const showJob = (job) => {
     state.job = job;
+    warnings.replaceChildren(...warningBlocks(job.warnings));
+    if (job.control_id && !transfer) {
+      transfer = transferView(jobId);
+      extra.replaceChildren(h("h2", {}, "Transfer"), transfer.element);
+    }
     facts.replaceChildren(...summaryParts(job));
     cancelButton.hidden = !CANCELLABLE.has(job.status);
     compareLink.href = `#/compare?ids=${job.id}${job.parent_id ? `,${job.parent_id}` : ""}`;
     compareLink.textContent = job.parent_id ? "compare with its parent" : "open in compare";
+    // An evaluation has no curves to draw or compare.
+    compareLink.hidden = curves.hidden = charts.hidden = job.kind === "evaluate";
     spec.textContent = JSON.stringify(job.spec, null, 2);
     if (job.status !== "running") thisEpoch.replaceChildren();
   };
@@ -61,6 +75,10 @@ export function render(root, { arg: jobId }) {
     }
     if (FINAL.has(state.job.status)) {
       stop();
+      if (state.job.kind === "evaluate" && !extra.hasChildNodes()) {
+        evaluationView(jobId).then((view) => extra.replaceChildren(h("h2", {}, "Evaluation"), view),
+          (error) => extra.replaceChildren(h("p", { class: "error" }, errorText(error))));
+      }
       artifacts.replaceChildren(await artifactTable(jobId));
     }
   };
@@ -98,6 +116,7 @@ export function render(root, { arg: jobId }) {
   return () => {
     controller.abort();
     stop();
+    transfer?.stop();
     for (const chart of state.charts.values()) chart.destroy();
   };
 }
@@ -117,17 +136,21 @@ function addChart(parent, state, metric) {
 
 function summaryParts(job) {
   const { epoch, max_epochs } = job.progress;
-  const eta = etaSeconds(job);
+  const eta = job.status === "running" ? (job.eta_seconds ?? etaSeconds(job)) : null;
+  const estimate = estimateText(job.estimate);
   const parts = [
     h("dl", { class: "facts" },
       h("dt", {}, "status"), h("dd", { id: "job-status" }, statusBadge(job.status)),
       h("dt", {}, "kind"), h("dd", {}, job.kind),
       h("dt", {}, "dataset"), h("dd", {}, datasetOf(job)),
-      h("dt", {}, "backbone"), h("dd", {}, backboneOf(job)),
+      job.kind === "evaluate" ? null : [h("dt", {}, "backbone"), h("dd", {}, backboneOf(job))],
       job.parent_id ? [h("dt", {}, "parent"), h("dd", {}, jobLink(job.parent_id))] : null,
+      job.control_of ? [h("dt", {}, "control of"), h("dd", {}, jobLink(job.control_of))] : null,
+      job.reused && job.reused_from ? [h("dt", {}, "reused"), h("dd", { id: "reused" }, "the answer of ", jobLink(job.reused_from))] : null,
       h("dt", {}, "epochs"),
       h("dd", { id: "epoch-progress" }, progressBar(max_epochs ? epoch / max_epochs : 0,
-        `${epoch}/${max_epochs}${eta !== null ? ` · ETA ${duration(eta)}` : ""}`, true)),
+        `${epoch}/${max_epochs}${eta !== null ? ` · ETA ${duration(eta)}` : ""}`, true),
+        estimate ? h("span", { class: "muted", id: "estimate" }, ` · ${estimate}`) : null),
       h("dt", {}, "timeline"), h("dd", { id: "timeline" }, timeline(job))),
   ];
   if (job.error) {
