@@ -210,3 +210,20 @@ def write_image_folder(root: Path, classes: list[str], *, per_class: int, size: 
         for i, image in enumerate(images):
             Image.fromarray(image.transpose(1, 2, 0)).save(root / name / f"{name}_{i}.png")
     return root
+
+
+def write_pattern_folder(
+    root: Path, classes: list[tuple[int, int]], *, per_class: int, size: int, colour_matches: float = 1.0, seed: int = 0
+) -> Path:
+    """Write root/c<k>/<i>.png: class k is (colour, pattern) = classes[k], painted in its colour with probability
+    `colour_matches` (0: at random, so that only the pattern tells the class); returns root."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    for label, (colour, pattern) in enumerate(classes):
+        (root / f"c{label}").mkdir(parents=True, exist_ok=True)
+        images = _images(rng, per_class, colour=colour, pattern=pattern, colour_matches=colour_matches, size=size)
+        for i, image in enumerate(images):
+            Image.fromarray(image.transpose(1, 2, 0)).save(root / f"c{label}" / f"{i}.png")
+    return root

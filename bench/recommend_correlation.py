@@ -31,11 +31,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import loadavg, machine, write_results
-from PIL import Image
 from scipy.stats import kendalltau, spearmanr
 
 from app.jobs.schemas import DatasetSpec, JobSpec, ModelSpec
-from app.synthetic_data import _images
+from app.synthetic_data import write_pattern_folder
 from tests.training.recording_reporter import RecordingReporter
 from worker.training.recipe import run
 from worker.transfer.recommend import Candidate, rank
@@ -52,16 +51,6 @@ SOURCES = {  # name: (classes as (colour, pattern), colour_matches, epochs)
     "colours_one_pattern": ([(c, 9) for c in range(6)], 1.0, 6),
 }
 FINETUNE_EPOCHS = 6
-
-
-def write_folder(root: Path, classes: list[tuple[int, int]], *, per_class: int, colour_matches: float, seed: int):
-    """root/c<k>/<i>.png: class k draws pattern and colour k of `classes`; colour_matches 0 paints at random."""
-    rng = np.random.default_rng(seed)
-    for label, (colour, pattern) in enumerate(classes):
-        (root / f"c{label}").mkdir(parents=True, exist_ok=True)
-        images = _images(rng, per_class, colour=colour, pattern=pattern, colour_matches=colour_matches, size=SIZE)
-        for i, image in enumerate(images):
-            Image.fromarray(image.transpose(1, 2, 0)).save(root / f"c{label}" / f"{i}.png")
 
 
 def train(spec: dict, *, job_id: str, data: Path, work: Path, parent_backbone: Path | None):
@@ -92,9 +81,15 @@ def one_run(seed: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         data, work = Path(tmp) / "data", Path(tmp) / "work"
         for offset, (name, (classes, colour_matches, _)) in enumerate(SOURCES.items(), start=10):
-            write_folder(data / name, classes, per_class=60, colour_matches=colour_matches, seed=100 * seed + offset)
-        write_folder(data / "target" / "train", TARGET, per_class=30, colour_matches=0.0, seed=100 * seed + 3)
-        write_folder(data / "target" / "val", TARGET, per_class=30, colour_matches=0.0, seed=100 * seed + 4)
+            write_pattern_folder(
+                data / name, classes, size=SIZE, per_class=60, colour_matches=colour_matches, seed=100 * seed + offset
+            )
+        write_pattern_folder(
+            data / "target" / "train", TARGET, size=SIZE, per_class=30, colour_matches=0.0, seed=100 * seed + 3
+        )
+        write_pattern_folder(
+            data / "target" / "val", TARGET, size=SIZE, per_class=30, colour_matches=0.0, seed=100 * seed + 4
+        )
         target = {"name": "folder", "train_folder": "target/train", "val_folder": "target/val", "image_size": SIZE}
         trainer = {**TRAINER, "seed": seed}
 

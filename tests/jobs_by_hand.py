@@ -4,7 +4,7 @@ time the API's SQL reads under concurrent polls: the metrics, change-notice and 
 import threading
 import time
 
-from tests.helpers import TRAIN_THREE_EPOCHS
+from tests.helpers import TRAIN_THREE_EPOCHS, write_tiny_model
 
 
 def running_job(client) -> str:
@@ -32,6 +32,24 @@ def finish_job(job_id: str, status: str = "succeeded") -> None:
 
     with session_scope() as session:
         service.finish(session, job_id=job_id, attempt=1, status=status)
+
+
+def model_job(client, classes: list[str], *, with_model: bool = True, status: str | None = "succeeded") -> str:
+    """The id of a job as a worker leaves it: a real model.pt of `classes` registered as its `model` artifact
+    (unless not with_model), then finished with `status` (None: left running)."""
+    from app.artifacts import service as artifacts
+    from app.core.config import get_settings
+    from app.core.db import session_scope
+
+    job_id = running_job(client)
+    artifact_dir = get_settings().effective_artifact_dir
+    if with_model:
+        path = write_tiny_model(artifact_dir / "jobs" / job_id / "model.pt", class_names=classes)
+        with session_scope() as session:
+            artifacts.register(session, job_id=job_id, attempt=1, name="model", path=path, artifact_dir=artifact_dir)
+    if status is not None:
+        finish_job(job_id, status)
+    return job_id
 
 
 REVISION_READ = "SELECT jobs.status, jobs.metric_rows \nFROM jobs"  # the poller's check of a curve's revision

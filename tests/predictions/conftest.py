@@ -1,12 +1,12 @@
 """A succeeded job with a real model.pt, and a real prediction server (worker/serving/) on the test's Redis."""
 
+import functools
 import threading
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.helpers import write_tiny_model
-from tests.jobs_by_hand import finish_job, running_job
+from tests import jobs_by_hand
 
 CLASSES = ["cat", "dog", "fox"]
 
@@ -14,25 +14,7 @@ CLASSES = ["cat", "dog", "fox"]
 @pytest.fixture
 def make_model_job(client, service_env) -> Callable[..., str]:
     """make_model_job(with_model=True, status="succeeded") -> the id of a job as a worker leaves it."""
-
-    def make(*, with_model: bool = True, status: str | None = "succeeded") -> str:
-        from app.artifacts import service as artifacts
-        from app.core.config import get_settings
-        from app.core.db import session_scope
-
-        job_id = running_job(client)
-        artifact_dir = get_settings().effective_artifact_dir
-        if with_model:
-            path = write_tiny_model(artifact_dir / "jobs" / job_id / "model.pt", class_names=CLASSES)
-            with session_scope() as session:
-                artifacts.register(
-                    session, job_id=job_id, attempt=1, name="model", path=path, artifact_dir=artifact_dir
-                )
-        if status is not None:
-            finish_job(job_id, status)
-        return job_id
-
-    return make
+    return functools.partial(jobs_by_hand.model_job, client, CLASSES)
 
 
 @pytest.fixture

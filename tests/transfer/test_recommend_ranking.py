@@ -3,12 +3,10 @@ pictures) ranks above one trained on unrelated data (colours, one pattern) and a
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from app.jobs.schemas import DatasetSpec, JobSpec, ModelSpec
-from app.synthetic_data import _images
+from app.synthetic_data import write_pattern_folder
 from tests.training.recording_reporter import RecordingReporter
 from worker.training.recipe import run
 from worker.transfer.recommend import Candidate, rank
@@ -18,16 +16,6 @@ MODEL = {"backbone": "resnet18", "cifar_stem": False}
 pytestmark = pytest.mark.slow  # trains two backbones: minutes on a shared CPU
 
 
-def write_folder(root: Path, classes: list[tuple[int, int]], *, per_class: int, colour_matches: float, seed: int):
-    """root/<class k>/<i>.png: class k is (colour, pattern) of `classes`; colour_matches 0 paints at random."""
-    rng = np.random.default_rng(seed)
-    for label, (colour, pattern) in enumerate(classes):
-        (root / f"c{label}").mkdir(parents=True, exist_ok=True)
-        images = _images(rng, per_class, colour=colour, pattern=pattern, colour_matches=colour_matches, size=SIZE)
-        for i, image in enumerate(images):
-            Image.fromarray(image.transpose(1, 2, 0)).save(root / f"c{label}" / f"{i}.png")
-
-
 PATTERNS = [(0, p) for p in range(6)]  # six patterns; their colours are random below
 COLOURS = [(c, 9) for c in range(6)]  # six colours, one pattern (grid)
 
@@ -35,9 +23,9 @@ COLOURS = [(c, 9) for c in range(6)]  # six colours, one pattern (grid)
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> tuple[Path, list[Candidate]]:
     data = tmp_path_factory.mktemp("ranking-data")
-    write_folder(data / "related", PATTERNS, per_class=40, colour_matches=0.0, seed=1)
-    write_folder(data / "unrelated", COLOURS, per_class=40, colour_matches=1.0, seed=2)
-    write_folder(data / "target", PATTERNS, per_class=20, colour_matches=0.0, seed=3)
+    write_pattern_folder(data / "related", PATTERNS, size=SIZE, per_class=40, colour_matches=0.0, seed=1)
+    write_pattern_folder(data / "unrelated", COLOURS, size=SIZE, per_class=40, colour_matches=1.0, seed=2)
+    write_pattern_folder(data / "target", PATTERNS, size=SIZE, per_class=20, colour_matches=0.0, seed=3)
     candidates = []
     for name in ("related", "unrelated"):
         spec = JobSpec.model_validate(
