@@ -6,11 +6,14 @@ import uuid
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.artifacts import service as artifacts
 from app.core.config import Settings
 from app.core.db import read_in_thread
 from app.core.errors import Conflict, Invalid, ServiceError, Unavailable
+from app.core.lru import LRU
 from app.jobs.models import Job
 from app.jobs.status import JobStatus
 from app.predictions import protocol
@@ -21,13 +24,33 @@ DEFAULT_TOP_K = 5
 WAIT_SLICE_S = 2.0
 
 
-async def predict(*, redis: aioredis.Redis, job: Job, request: ParsedRequest, settings: Settings) -> list[list[dict]]:
+# A succeeded job's model artifact never changes: (path, sha256) by job id, so that a warm request reads no SQL.
+_models: LRU[str, tuple[str, str]] = LRU(10_000)
+
+
+async def model_of(job_id: str) -> tuple[str, str]:
+    """The path and sha256 of a succeeded job's model; 409 if it has not succeeded or has none."""
+    found = _models.get(job_id)
+    if found is None:
+        status, found = await read_in_thread(_read_model, job_id=job_id)
+        if status != JobStatus.SUCCEEDED:
+            raise Conflict(f"job {job_id} is {status}: predictions need a job that has succeeded")
+        if found is None:
+            raise Conflict(f"job {job_id} has no model artifact to predict with")
+        _models.put(job_id, found)
+    return found
+
+
+def _read_model(session: Session, *, job_id: str) -> tuple[str | None, tuple[str, str] | None]:
+    model = artifacts.get(session, job_id=job_id, name="model")
+    return session.scalar(select(Job.status).where(Job.id == job_id)), (model.path, model.sha256) if model else None
+
+
+async def predict(
+    *, redis: aioredis.Redis, job_id: str, request: ParsedRequest, settings: Settings
+) -> list[list[dict]]:
     """Each image's top classes, [{label, probability}] highest first, from a server that has the job's model."""
-    if job.status != JobStatus.SUCCEEDED:
-        raise Conflict(f"job {job.id} is {job.status}: predictions need a job that has succeeded")
-    model = await read_in_thread(artifacts.get, job_id=job.id, name="model")
-    if model is None:
-        raise Conflict(f"job {job.id} has no model artifact to predict with")
+    model_path, model_sha256 = await model_of(job_id)
     if not await redis.zcount(protocol.SERVERS, time.time() - protocol.SERVER_STALE_S, "+inf"):
         raise Unavailable(
             "no prediction server is running: start one with `flashjobs predictor` "
@@ -35,9 +58,9 @@ async def predict(*, redis: aioredis.Redis, job: Job, request: ParsedRequest, se
         )
     message = PredictionRequest(
         id=uuid.uuid4().hex,
-        job_id=job.id,
-        model_path=model.path,
-        model_sha256=model.sha256,
+        job_id=job_id,
+        model_path=model_path,
+        model_sha256=model_sha256,
         top_k=request.top_k or DEFAULT_TOP_K,
         deadline=time.time() + settings.predict_timeout_s,
     )
@@ -53,7 +76,7 @@ async def predict(*, redis: aioredis.Redis, job: Job, request: ParsedRequest, se
         )
     answer = json.loads(reply)
     if "error" in answer:
-        raise _error(answer["error"], job=job, request=request)
+        raise _error(answer["error"], job_id=job_id, request=request)
     return answer["predictions"]
 
 
@@ -67,13 +90,13 @@ async def wait_for_reply(redis: aioredis.Redis, message: PredictionRequest) -> b
     return None
 
 
-def _error(error: dict, *, job: Job, request: ParsedRequest) -> ServiceError:
+def _error(error: dict, *, job_id: str, request: ParsedRequest) -> ServiceError:
     """A server's error as the API answers it."""
     kind, message = error.get("kind"), error.get("message", "")
     if kind == protocol.BAD_IMAGE:
         return Invalid(request.images[error["index"]].loc, message)
     if kind == protocol.MODEL_MISSING:
-        return Conflict(f"the model of job {job.id} is not there yet: {message}")
+        return Conflict(f"the model of job {job_id} is not there yet: {message}")
     if kind == protocol.BAD_MODEL:
-        return Conflict(f"the model of job {job.id} cannot be used: {message}")
+        return Conflict(f"the model of job {job_id} cannot be used: {message}")
     return ServiceError(f"the prediction server failed: {message}")

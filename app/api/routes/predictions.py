@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from app.api.deps import JobDep, SettingsDep
+from app.api.deps import SettingsDep, VisibleJobId
 from app.api.openapi import JOB_NOT_FOUND, PREDICTION_REFUSED
 from app.predictions import service
 from app.predictions.inputs import read_request
@@ -39,11 +39,11 @@ PREDICTIONS_BODY = {
     responses={**JOB_NOT_FOUND, **PREDICTION_REFUSED},
 )
 async def create_predictions(
-    job: JobDep, request: Request, settings: SettingsDep, top_k: TopK = None
+    job_id: VisibleJobId, request: Request, settings: SettingsDep, top_k: TopK = None
 ) -> PredictionsOut:
     """For each image, its top_k classes of the job's dataset with their probabilities, highest first."""
     parsed = await read_request(request, settings=settings)
     if parsed.top_k is None and top_k is not None:
         parsed = replace(parsed, top_k=top_k)  # a top_k in the body wins over the query's
-    predictions = await service.predict(redis=request.app.state.redis, job=job, request=parsed, settings=settings)
-    return PredictionsOut(job_id=job.id, predictions=predictions, session=parsed.session)
+    predictions = await service.predict(redis=request.app.state.redis, job_id=job_id, request=parsed, settings=settings)
+    return PredictionsOut(job_id=job_id, predictions=predictions, session=parsed.session)
