@@ -21,7 +21,7 @@ from app.estimates.schemas import Estimate
 from app.jobs.fingerprint import CIFAR_IMAGE_SIZE
 from app.jobs.models import Job
 from app.jobs.schemas import NUM_CLASSES, JobSpec
-from app.jobs.specs import normalize, resolve_parent
+from app.jobs.specs import TRAINS, normalize, resolve_parent
 from app.jobs.status import JobStatus
 from app.metrics.models import Metric
 
@@ -42,7 +42,7 @@ def image_size(spec: dict[str, Any]) -> int | None:
 def basis_key(spec: dict[str, Any]) -> BasisKey | None:
     """What a run's speed depends on: kind, backbone, image size, devices, precision; None if not known yet."""
     size = image_size(spec)
-    if spec.get("kind") not in ("train", "finetune") or size is None:
+    if spec.get("kind") not in TRAINS or size is None:
         return None
     trainer = spec["trainer"]
     return spec["kind"], spec["model"]["backbone"], size, trainer["devices"], trainer["precision"]
@@ -75,17 +75,15 @@ def estimate(
     key, images = basis_key(spec), train_images(spec, dataset=dataset)
     if key is None or images is None:
         why = "a server-side folder is not counted before a run" if spec["dataset"].get("name") == "folder" else ""
-        return _none(0, why or "the dataset is not ready: its image size and count are not known yet", images)
-    if cache is None or key not in cache:
-        basis = _basis(session, key=key, project_id=project_id)
-        if cache is not None:
-            cache[key] = basis
-    else:
-        basis = cache[key]
+        return _none(why or "the dataset is not ready: its image size and count are not known yet", images)
+    cache = {} if cache is None else cache
+    if key not in cache:
+        cache[key] = _basis(session, key=key, project_id=project_id)
+    basis = cache[key]
     if basis is None:
         kind, backbone, size, devices, precision = key
         what = f"{kind}, {backbone}, image size {size}, {devices} device(s), precision {precision}"
-        return _none(0, f"no succeeded run of this project yet with the same {what}", images)
+        return _none(f"no succeeded run of this project yet with the same {what}", images)
     runs, images_per_second, overhead = basis
     per_epoch = images / images_per_second
     return Estimate(
@@ -98,11 +96,11 @@ def estimate(
     )
 
 
-def _none(runs: int, reason: str, images: int | None) -> Estimate:
+def _none(reason: str, images: int | None) -> Estimate:
     return Estimate(
         seconds=None,
         per_epoch_seconds=None,
-        basis_runs=runs,
+        basis_runs=0,
         images_per_second=None,
         train_images=images,
         reason=reason,

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.artifacts.models import Artifact
+from app.artifacts import service as artifacts
 from app.core.config import get_settings
 from app.core.errors import Conflict, Invalid, NotFound
 from app.datasets.models import Dataset, is_dataset_id
@@ -44,8 +44,7 @@ def evaluated_job(session: Session, *, job_id: str, sees: Callable[[str], bool])
         raise Conflict(f"job {job.id} is a {job.kind} job: only train and finetune jobs leave a model")
     if job.status != JobStatus.SUCCEEDED:
         raise Conflict(f"job {job.id} is {job.status}: evaluations need a job that has succeeded")
-    # The row, not app/artifacts/service: that module needs app/jobs/service, which needs this one.
-    model = session.scalar(select(Artifact).where(Artifact.job_id == job.id, Artifact.name == "model"))
+    model = artifacts.get(session, job_id=job.id, name="model")
     if model is None:
         raise Conflict(f"job {job.id} has no model artifact to evaluate")
     return job, model_class_names(get_settings().effective_artifact_dir / model.path)

@@ -17,6 +17,7 @@ from typing import Any
 from app.datasets.models import Dataset
 from app.datasets.status import DatasetStatus
 from app.jobs.schemas import NUM_CLASSES
+from app.jobs.specs import TRAINS
 
 CIFAR_IMAGE_SIZE = 32
 _NOT_WEIGHTS = ("priority", "reuse", "metrics")
@@ -25,7 +26,7 @@ _NOT_WEIGHTS_TRAINER = ("num_workers",)
 
 def spec_fingerprint(spec: dict[str, Any], *, dataset: Dataset | None) -> str | None:
     """The fingerprint of a normalised train or finetune spec; None when its data has no fixed identity."""
-    if spec.get("kind") not in ("train", "finetune"):
+    if spec.get("kind") not in TRAINS:
         return None
     content = dataset_identity(spec["dataset"], dataset=dataset)
     if content is None:
