@@ -7,15 +7,17 @@ the stream at the first chunk over it; that failure, like a client that disconne
 
 import hashlib
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from fastapi.concurrency import run_in_threadpool
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import parse_options_header
 from starlette.requests import Request
 
 from app.core.errors import Invalid
+from app.core.multipart import boundary_of, multipart_chunks
 
 WRITE_BYTES = 1024 * 1024
 MAX_FIELD_BYTES = 1000  # the multipart `name` field
@@ -66,11 +68,11 @@ class _HashingFile:
 
 async def receive_archive(request: Request, *, path: Path) -> ReceivedArchive:
     """Stream the request's archive into `path` (which must not exist); on any failure `path` is gone again."""
-    content_type, options = parse_options_header(request.headers.get("content-type", ""))
+    content_type = request.headers.get("content-type", "")
     out = _HashingFile(path)
     try:
-        if content_type == b"multipart/form-data":
-            name = await _receive_multipart(request.stream(), out, boundary=options.get(b"boundary", b""))
+        if parse_options_header(content_type)[0] == b"multipart/form-data":
+            name = await _receive_multipart(request.stream(), out, boundary=boundary_of(content_type))
         else:
             name = None
             async for chunk in request.stream():
@@ -88,53 +90,18 @@ async def receive_archive(request: Request, *, path: Path) -> ReceivedArchive:
 
 async def _receive_multipart(chunks: AsyncIterator[bytes], out: _HashingFile, *, boundary: bytes) -> str | None:
     """The `file` field goes to `out` (its data through the same 413 check); a `name` field is returned."""
-    if not boundary:
-        raise Invalid(["header", "content-type"], "multipart/form-data without a boundary")
-    state: dict = {"header_field": b"", "headers": {}, "field": None, "files": 0}
-    pending: list[bytes] = []
+    file_parts: set[int] = set()
     name = bytearray()
-
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        state["header_field"] += data[start:end]
-
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        key = state["header_field"].lower()
-        state["headers"][key] = state["headers"].get(key, b"") + data[start:end]
-
-    def on_header_end() -> None:
-        state["header_field"] = b""
-
-    def on_headers_finished() -> None:
-        _, disposition = parse_options_header(state["headers"].get(b"content-disposition", b""))
-        state["field"] = disposition.get(b"name", b"").decode("latin-1")
-        state["headers"] = {}
-        if state["field"] == "file":
-            state["files"] += 1
-
-    def on_part_data(data: bytes, start: int, end: int) -> None:
-        if state["field"] == "file" and state["files"] == 1:
-            pending.append(data[start:end])
-        elif state["field"] == "name":
-            name.extend(data[start:end])
-            if len(name) > MAX_FIELD_BYTES:
-                raise Invalid(["body", "name"], f"longer than {MAX_FIELD_BYTES} bytes")
-
-    parser = MultipartParser(
-        boundary,
-        {
-            "on_header_field": on_header_field,
-            "on_header_value": on_header_value,
-            "on_header_end": on_header_end,
-            "on_headers_finished": on_headers_finished,
-            "on_part_data": on_part_data,
-        },
-    )
-    async for chunk in chunks:
-        parser.write(chunk)
-        for data in pending:
-            await out.add(data)
-        pending.clear()
-    parser.finalize()
-    if state["files"] != 1:
+    async with aclosing(multipart_chunks(chunks, boundary=boundary)) as parts:
+        async for part, data in parts:
+            if part.name == "file":
+                file_parts.add(part.index)
+                if len(file_parts) == 1:
+                    await out.add(data)
+            elif part.name == "name":
+                name.extend(data)
+                if len(name) > MAX_FIELD_BYTES:
+                    raise Invalid(["body", "name"], f"longer than {MAX_FIELD_BYTES} bytes")
+    if len(file_parts) != 1:
         raise Invalid(["body", "file"], "a multipart upload needs exactly one `file` field with the archive")
     return name.decode("utf-8", errors="replace").strip() or None

@@ -5,15 +5,15 @@ import binascii
 import io
 import json
 import re
+from contextlib import aclosing
 from dataclasses import dataclass
 
 from fastapi import Request
 from pydantic import ValidationError
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
 
 from app.core.config import Settings
 from app.core.errors import Invalid, TooLarge
+from app.core.multipart import Part, boundary_of, multipart_chunks
 from app.datasets.images import check_image_header
 from app.predictions.schemas import MAX_TOP_K, PredictionsIn
 
@@ -65,27 +65,30 @@ async def read_request(request: Request, *, settings: Settings) -> ParsedRequest
 
 
 async def _multipart(request: Request, max_images: int) -> ParsedRequest:
-    # Parts past max_files stop the parser at once; one more than allowed tells "too many" from "just right".
-    try:
-        form = await request.form(max_files=max_images + 1, max_fields=10)
-    except HTTPException as exc:
-        if "Too many files" in str(exc.detail):
-            raise TooLarge(
-                f"more than {max_images} images in one request (FLASHJOBS_PREDICT_MAX_IMAGES raises it)"
-            ) from None
-        raise Invalid(["body"], f"not a readable multipart body: {exc.detail}") from None
-    images, top_k = [], None
-    try:
-        for name, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                images.append(ImageIn(await value.read(), ["body", name, len(images)]))
-            elif name == "top_k":
-                top_k = _top_k(value, ["body", "top_k"])
+    """Each file part an image, held in memory (the body's size is bounded), and an optional top_k field."""
+    images: list[tuple[Part, bytearray]] = []
+    top_k: bytearray | None = None
+    boundary = boundary_of(request.headers["content-type"])
+    async with aclosing(multipart_chunks(request.stream(), boundary=boundary)) as parts:
+        async for part, data in parts:
+            if part.filename is not None:
+                if not images or images[-1][0].index != part.index:
+                    if len(images) == max_images:  # refused at the first image too many, not after reading all
+                        raise TooLarge(
+                            f"more than {max_images} images in one request (FLASHJOBS_PREDICT_MAX_IMAGES raises it)"
+                        )
+                    images.append((part, bytearray()))
+                images[-1][1].extend(data)
+            elif part.name == "top_k":
+                top_k = (top_k or bytearray()) + data
+                if len(top_k) > 10:
+                    raise Invalid(["body", "top_k"], f"top_k must be an integer from 1 to {MAX_TOP_K}")
             else:
-                raise Invalid(["body", name], "unknown field: send image files, and optionally top_k")
-    finally:
-        await form.close()
-    return ParsedRequest(images, top_k)
+                raise Invalid(["body", part.name], "unknown field: send image files, and optionally top_k")
+    return ParsedRequest(
+        [ImageIn(bytes(data), ["body", part.name, i]) for i, (part, data) in enumerate(images)],
+        None if top_k is None else _top_k(top_k.decode("latin-1"), ["body", "top_k"]),
+    )
 
 
 def _top_k(value: str, loc: list[str | int]) -> int:

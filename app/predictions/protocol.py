@@ -55,7 +55,8 @@ def decode_request(message: bytes) -> tuple[PredictionRequest, list[bytes]]:
     return request, images
 
 
-# What a server answers: {"predictions": [[{"label", "probability"}, ...] per image], "device", "load_s"}, or
+# What a server answers: {"predictions": [[{"label", "probability"}, ...] per image], "device", "load_s",
+# "server_s" (from the request's pop to its answer: decode, model lookup or load, preprocessing, forward)}, or
 # {"error": {"kind", "message", "index"}}, with kind one of these.
 MODEL_MISSING = "model_missing"  # the file is not (yet) in this server's view of the artifact store
 BAD_MODEL = "bad_model"  # the file is there and cannot be loaded as a classifier

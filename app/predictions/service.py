@@ -3,6 +3,7 @@
 import json
 import time
 import uuid
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -22,6 +23,15 @@ from app.predictions.protocol import PredictionRequest
 
 DEFAULT_TOP_K = 5
 WAIT_SLICE_S = 2.0
+
+
+@dataclass(frozen=True)
+class Predicted:
+    """Each image's top classes, and where the time went: the server's own part of the round trip through Redis."""
+
+    predictions: list[list[dict]]
+    round_trip_s: float  # LPUSH of the request to the reply's arrival
+    server_s: float  # the server's part: decode, model lookup, preprocessing, forward
 
 
 # A succeeded job's model artifact never changes: (path, sha256) by job id, so that a warm request reads no SQL.
@@ -46,9 +56,7 @@ def _read_model(session: Session, *, job_id: str) -> tuple[str | None, tuple[str
     return session.scalar(select(Job.status).where(Job.id == job_id)), (model.path, model.sha256) if model else None
 
 
-async def predict(
-    *, redis: aioredis.Redis, job_id: str, request: ParsedRequest, settings: Settings
-) -> list[list[dict]]:
+async def predict(*, redis: aioredis.Redis, job_id: str, request: ParsedRequest, settings: Settings) -> Predicted:
     """Each image's top classes, [{label, probability}] highest first, from a server that has the job's model."""
     model_path, model_sha256 = await model_of(job_id)
     if not await redis.zcount(protocol.SERVERS, time.time() - protocol.SERVER_STALE_S, "+inf"):
@@ -64,6 +72,7 @@ async def predict(
         top_k=request.top_k or DEFAULT_TOP_K,
         deadline=time.time() + settings.predict_timeout_s,
     )
+    sent = time.perf_counter()
     try:
         await redis.lpush(protocol.REQUESTS, protocol.encode_request(message, [image.data for image in request.images]))
         reply = await wait_for_reply(redis, message)
@@ -74,10 +83,11 @@ async def predict(
             f"no prediction server answered within {settings.predict_timeout_s:g} s (FLASHJOBS_PREDICT_TIMEOUT_S); "
             "the servers are busy or stopped"
         )
+    round_trip_s = time.perf_counter() - sent
     answer = json.loads(reply)
     if "error" in answer:
         raise _error(answer["error"], job_id=job_id, request=request)
-    return answer["predictions"]
+    return Predicted(answer["predictions"], round_trip_s, answer.get("server_s", round_trip_s))
 
 
 async def wait_for_reply(redis: aioredis.Redis, message: PredictionRequest) -> bytes | None:

@@ -103,3 +103,10 @@ def test_the_model_is_loaded_once_by_a_warm_server(client, job_id, prediction_se
     for seed in range(3):
         assert client.post(f"/v1/jobs/{job_id}/predictions", files={"file": png_bytes(16, 16, seed)}).status_code == 200
     assert prediction_server.cache.loads == 1
+
+
+def test_the_answer_says_where_its_time_went(client, job_id):
+    response = client.post(f"/v1/jobs/{job_id}/predictions", files={"file": png_bytes(16, 16)})
+    parts = dict(part.strip().split(";dur=") for part in response.headers["server-timing"].split(","))
+    assert set(parts) == {"read", "queue", "predict"} and all(float(ms) >= 0 for ms in parts.values())
+    assert float(parts["predict"]) > 0  # the server's own part: decode, preprocessing and a forward pass

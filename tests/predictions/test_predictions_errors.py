@@ -110,6 +110,18 @@ def test_malformed_bodies_are_422_naming_the_field(client, served):
         "body"
     ]
     assert _loc_and_msg(_post(client, served, files={"file": GOOD}, data={"colour": "red"}))[0] == ["body", "colour"]
+    empty_file = _loc_and_msg(_post(client, served, files=[("file", GOOD), ("file", b"")]))
+    assert empty_file[0] == ["body", "file", 1] and "not an image" in empty_file[1]
+    assert _loc_and_msg(_post(client, served, files={"file": GOOD}, data={"top_k": ""}))[0] == ["body", "top_k"]
+    no_boundary = _post(client, served, content=b"x", headers={"content-type": "multipart/form-data"})
+    assert _loc_and_msg(no_boundary)[0] == ["header", "content-type"]
+    broken = _post(
+        client,
+        served,
+        content=b"--b\r\nbad header\r\n\r\nx",
+        headers={"content-type": "multipart/form-data; boundary=b"},
+    )
+    assert "not a readable multipart body" in _loc_and_msg(broken)[1]
 
 
 def test_too_many_images_or_bytes_is_413(client, served, settings_env):

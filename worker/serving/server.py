@@ -35,6 +35,7 @@ class PredictionServer:
 
     def handle(self, message: bytes) -> tuple[str, dict] | None:
         """(reply key, answer) for one encoded request; None for one that is past its deadline or unreadable."""
+        started = time.perf_counter()
         try:
             request, images = protocol.decode_request(message)
         except (ValueError, TypeError) as exc:
@@ -54,7 +55,12 @@ class PredictionServer:
         except Exception as exc:  # the server stays up for the next request
             log.exception("prediction for job %s failed", request.job_id)
             return request.reply_key, {"error": {"kind": protocol.INTERNAL, "message": f"{type(exc).__name__}: {exc}"}}
-        answer = {"predictions": predictions, "device": str(model.device), "load_s": model.load_s if loaded else None}
+        answer = {
+            "predictions": predictions,
+            "device": str(model.device),
+            "load_s": model.load_s if loaded else None,
+            "server_s": time.perf_counter() - started,
+        }
         return request.reply_key, answer
 
     def serve_one(self) -> bool:
