@@ -259,12 +259,12 @@ def exit_now(code: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """`JOB ATTEMPT`, or `--spare`: import first, then wait for the job on stdin (worker/spare.py)."""
+    """`JOB ATTEMPT`, or `--spare [--beside-training]`: import, then wait for the job on stdin (worker/spare.py)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if argv == ["--spare"]:
-        from worker.spare import wait_for_assignment
+    if argv[:1] == ["--spare"]:
+        from worker.spare import BESIDE_TRAINING, wait_for_assignment
 
-        assignment = wait_for_assignment()
+        assignment = wait_for_assignment(beside_training=BESIDE_TRAINING in argv)
         if assignment is None:
             return 0  # the worker stopped before it had a job for this spare
         return run(*assignment)

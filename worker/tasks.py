@@ -57,7 +57,7 @@ def run_job(job_id: str) -> None:
         supervise(job_id=job.id, attempt=job.attempt, settings=settings)
     finally:
         if settings.warm_attempts and not shutting_down.is_set():
-            spare.start()  # for the next job: its imports overlap the wait for the next message, not this training
+            spare.start()  # one that died with the attempt, or was never started (a cold attempt ended early)
 
 
 def supervise(*, job_id: str, attempt: int, settings: Settings) -> None:
@@ -68,6 +68,8 @@ def supervise(*, job_id: str, attempt: int, settings: Settings) -> None:
     with log_path.open("ab") as log_file:
         child = spare.take(job_id=job_id, attempt=attempt, log_path=log_path) if settings.warm_attempts else None
         warm = child is not None
+        if settings.warm_attempts and not shutting_down.is_set():
+            spare.start(beside_training=True)  # the next job's, yielding to this one (worker/spare.py says why now)
         if child is None:
             # Own process group, so that losing the job kills every process of the attempt (ranks, loaders).
             child = subprocess.Popen(

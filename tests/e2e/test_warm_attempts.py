@@ -54,6 +54,18 @@ def test_each_job_runs_in_its_own_process_started_before_it(data, start_stack):
     assert "GPU available" in log and "`Trainer.fit` stopped" in log
 
 
+def test_the_next_jobs_spare_imports_while_this_job_trains(data, start_stack):
+    stack = start_stack()
+    first, second = _run(stack), _run(stack)
+    log = stack.logs("worker0")
+    (_, first_how, first_pid), (second_id, how, second_pid) = _attempt_processes(stack)
+    assert (second_id, how) == (second["id"], "warm")
+    first_trains = log.index(f"job {first['id']} attempt 1: training in {first_how} process {first_pid}")
+    first_ends = log.index("succeeded in", first_trains)  # Celery's line for the task that ran the first job
+    # The second job's process was started after the first's attempt began, and before it ended.
+    assert first_trains < log.index(f"spare attempt process {second_pid} started") < first_ends
+
+
 def test_warm_attempts_off_starts_a_new_process_per_attempt(data, start_stack):
     stack = start_stack(FLASHJOBS_WARM_ATTEMPTS="false")
     job = _run(stack)
