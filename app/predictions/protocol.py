@@ -4,6 +4,10 @@ A request is a JSON header line followed by the images' bytes, end to end (their
 that images travel as they came, without base64. A server answers by pushing JSON onto the request's reply key,
 which expires; it skips a request whose deadline has passed (the API has stopped waiting for it). Each server
 heartbeats into a sorted set (score: the time of its last beat), which tells the API at once that none runs.
+
+A server moves the request it takes onto a list of its own (BLMOVE) and drops it from there once answered, so
+that a server that dies holding one (or, dying, is handed one by Redis before its socket closes) loses nothing:
+the others put a silent server's taken requests back at the head of the list.
 """
 
 import json
@@ -12,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 REQUESTS = "flashjobs:predictions:requests"
 SERVERS = "flashjobs:predictions:servers"
 REPLY_PREFIX = "flashjobs:predictions:reply:"
+TAKEN_PREFIX = "flashjobs:predictions:taken:"  # + a server's id: the request it is answering
 HEARTBEAT_S = 2.0
 SERVER_STALE_S = 10.0  # a server silent this long is presumed gone
 REPLY_TTL_S = 60  # a reply nobody collected (the API timed out) goes after this
@@ -32,6 +37,10 @@ class PredictionRequest:
     @property
     def reply_key(self) -> str:
         return REPLY_PREFIX + self.id
+
+
+def taken_key(server_id: str) -> str:
+    return TAKEN_PREFIX + server_id
 
 
 def encode_request(request: PredictionRequest, images: list[bytes]) -> bytes:

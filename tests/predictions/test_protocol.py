@@ -2,6 +2,7 @@
 redis-py's 5 s socket timeout (real Redis)."""
 
 import asyncio
+import json
 import threading
 import time
 
@@ -46,3 +47,17 @@ def test_the_api_waits_past_the_redis_socket_timeout_and_stops_at_the_deadline(r
     started = time.monotonic()
     assert asyncio.run(wait(_request(time.time() + 1))) is None
     assert 0.8 < time.monotonic() - started < 3
+
+
+def test_a_request_held_by_a_server_that_went_silent_is_answered_by_another(prediction_server, redis_url):
+    client = redis.Redis.from_url(redis_url)
+    dead = "gone-host:1"
+    request = _request(time.time() + 60)
+    client.zadd(protocol.SERVERS, {dead: time.time() - protocol.SERVER_STALE_S - 1})
+    client.lpush(protocol.taken_key(dead), protocol.encode_request(request, [b"an image"]))
+    # The live server's heartbeat puts it back; the server answers it (its model is not there: an error answer).
+    popped = client.blpop([request.reply_key], timeout=protocol.HEARTBEAT_S * 3 + 5)
+    assert popped is not None, "nobody answered the request the silent server held"
+    assert json.loads(popped[1])["error"]["kind"] == protocol.MODEL_MISSING
+    assert client.llen(protocol.taken_key(dead)) == 0 and client.zscore(protocol.SERVERS, dead) is None
+    assert client.llen(protocol.taken_key(prediction_server.id)) == 0  # answered requests leave the taken list

@@ -65,14 +65,16 @@ class PredictionServer:
 
     def serve_one(self) -> bool:
         """Wait up to POLL_S for a request and answer it; whether there was one."""
-        popped = self.client.brpop([protocol.REQUESTS], timeout=POLL_S)
-        if popped is None:
+        taken = protocol.taken_key(self.id)
+        message = self.client.blmove(protocol.REQUESTS, taken, POLL_S, "RIGHT", "LEFT")  # the oldest
+        if message is None:
             return False
-        handled = self.handle(popped[1])
-        if handled is not None:
-            key, answer = handled
-            with self.client.pipeline(transaction=False) as pipe:
-                pipe.lpush(key, json.dumps(answer)).expire(key, protocol.REPLY_TTL_S).execute()
+        handled = self.handle(message)
+        with self.client.pipeline(transaction=False) as pipe:
+            if handled is not None:
+                key, answer = handled
+                pipe.lpush(key, json.dumps(answer)).expire(key, protocol.REPLY_TTL_S)
+            pipe.lrem(taken, 1, message).execute()
         return True
 
     def heartbeat_forever(self, client: redis.Redis) -> None:
@@ -80,10 +82,9 @@ class PredictionServer:
         while not self.stop.is_set():
             try:
                 now = time.time()
-                with client.pipeline(transaction=False) as pipe:
-                    pipe.zadd(protocol.SERVERS, {self.id: now})
-                    pipe.zremrangebyscore(protocol.SERVERS, "-inf", now - 10 * protocol.SERVER_STALE_S)
-                    pipe.execute()
+                client.zadd(protocol.SERVERS, {self.id: now})
+                for silent in client.zrangebyscore(protocol.SERVERS, "-inf", now - protocol.SERVER_STALE_S):
+                    requeue_taken(client, silent.decode())
             except redis.RedisError as exc:  # Redis restarting: the next beat tries again
                 log.warning("heartbeat failed: %s", exc)
             self.stop.wait(protocol.HEARTBEAT_S)
@@ -102,6 +103,17 @@ class PredictionServer:
                 log.warning("Redis: %s; retrying", exc)
                 self.stop.wait(1.0)
         beat.join(timeout=5)
+
+
+def requeue_taken(client: redis.Redis, server_id: str) -> int:
+    """A silent server's taken requests back where the next free server takes them; how many."""
+    moved = 0
+    while client.lmove(protocol.taken_key(server_id), protocol.REQUESTS, "RIGHT", "RIGHT") is not None:
+        moved += 1
+    client.zrem(protocol.SERVERS, server_id)
+    if moved:
+        log.warning("server %s stopped heartbeating holding %d request(s): put back for another", server_id, moved)
+    return moved
 
 
 def main(settings: Settings | None = None) -> None:
