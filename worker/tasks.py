@@ -68,8 +68,6 @@ def supervise(*, job_id: str, attempt: int, settings: Settings) -> None:
     with log_path.open("ab") as log_file:
         child = spare.take(job_id=job_id, attempt=attempt, log_path=log_path) if settings.warm_attempts else None
         warm = child is not None
-        if settings.warm_attempts and not shutting_down.is_set():
-            spare.start(beside_training=True)  # the next job's, yielding to this one (worker/spare.py says why now)
         if child is None:
             # Own process group, so that losing the job kills every process of the attempt (ranks, loaders).
             child = subprocess.Popen(
@@ -79,6 +77,8 @@ def supervise(*, job_id: str, attempt: int, settings: Settings) -> None:
                 start_new_session=True,
             )
         log.info("job %s attempt %s: training in %s process %s", job_id, attempt, "warm" if warm else "new", child.pid)
+        if settings.warm_attempts and not shutting_down.is_set():
+            spare.start(beside_training=True)  # the next job's, yielding to this one (worker/spare.py says why now)
         signalled: set[int] = set()
         while True:
             try:

@@ -56,6 +56,7 @@ def test_each_job_runs_in_its_own_process_started_before_it(data, start_stack):
 
 def test_the_next_jobs_spare_imports_while_this_job_trains(data, start_stack):
     stack = start_stack()
+    wait_for(lambda: "ready." in stack.logs("worker0"), timeout=120, what="the worker to be ready")
     first, second = _run(stack), _run(stack)
     log = stack.logs("worker0")
     (_, first_how, first_pid), (second_id, how, second_pid) = _attempt_processes(stack)

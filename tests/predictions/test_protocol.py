@@ -59,5 +59,9 @@ def test_a_request_held_by_a_server_that_went_silent_is_answered_by_another(pred
     popped = client.blpop([request.reply_key], timeout=protocol.HEARTBEAT_S * 3 + 5)
     assert popped is not None, "nobody answered the request the silent server held"
     assert json.loads(popped[1])["error"]["kind"] == protocol.MODEL_MISSING
+    # The silent server is forgotten once its list is empty (just after the request went back: wait for it).
+    deadline = time.monotonic() + 5
+    while client.zscore(protocol.SERVERS, dead) is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert client.llen(protocol.taken_key(dead)) == 0 and client.zscore(protocol.SERVERS, dead) is None
     assert client.llen(protocol.taken_key(prediction_server.id)) == 0  # answered requests leave the taken list
