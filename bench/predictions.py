@@ -11,7 +11,8 @@ What it measures
        top-k: worker/serving/predict.py's top_classes, on the same device). p50 and p99; target: service p50
        within 15 ms of direct.
     3. Throughput, 64-image requests: images/s of requests of 64 PNGs, one after the other, against the same
-       64-image batches called directly. Target: >= 0.8 of direct.
+       64-image batches called directly. Target: >= 0.8 of direct. Each answer's Server-Timing parts (read,
+       queue, predict; "other": what the client saw beyond them) are reported as medians, for both sizes.
     Rounds alternate direct and service, so that drift on a shared machine hits both.
     4. Submit -> first training step with the warm worker (bench/latency.py's measurement); target < 2 s.
 
