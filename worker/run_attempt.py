@@ -148,6 +148,7 @@ def _evaluate(job: Job, attempt: int, settings, reporter: JobReporter) -> JobSta
         work_dir=artifact_dir / job.id,
         seed=(evaluated.spec.get("trainer") or {}).get("seed", 0),  # its holdout, where the dataset has no val/
         reporter=reporter,
+        max_pixels=settings.dataset_max_image_pixels,
         progress_every_s=settings.progress_every_s,
     )
     if done is None:

@@ -29,7 +29,14 @@ def get_session() -> Iterator[Session]:
 # A job id with a control character is refused (422) before any query: Postgres text cannot hold NUL.
 JobId = Annotated[str, Path(pattern=PRINTABLE)]
 SessionDep = Annotated[Session, Depends(get_session)]  # routes that write; reads go through read_in_thread
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def current_settings() -> Settings:
+    """get_settings, on the event loop: FastAPI runs a plain function dependency in a threadpool thread."""
+    return get_settings()
+
+
+SettingsDep = Annotated[Settings, Depends(current_settings)]
 
 
 async def valid_job(job_id: JobId, principal: PrincipalDep) -> Job:

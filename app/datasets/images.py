@@ -25,40 +25,51 @@ class ImageInfo:
     height: int
 
 
+@dataclass(frozen=True)
+class PixelLimit:
+    """At most `pixels` per image; the refusal names `setting`, which raises it."""
+
+    pixels: int
+    setting: str
+
+
 def inspect_image(path: Path | IO[bytes], *, max_pixels: int) -> ImageInfo | str:
     """The image's format and size once all its data has decoded, or the reason it cannot be trained on."""
-    return _checked(path, max_pixels=max_pixels, setting="FLASHJOBS_DATASET_MAX_IMAGE_PIXELS", decode=True)
-
-
-def check_image_header(source: IO[bytes], *, max_pixels: int, setting: str) -> ImageInfo | str:
-    """inspect_image's checks from the header alone (format, pixel count): cheap enough for every request."""
-    return _checked(source, max_pixels=max_pixels, setting=setting, decode=False)
-
-
-def _checked(source: Path | IO[bytes], *, max_pixels: int, setting: str, decode: bool) -> ImageInfo | str:
     try:
-        with Image.open(source) as image:
+        with Image.open(path) as image:
+            refused = header_refusal(image, PixelLimit(max_pixels, "FLASHJOBS_DATASET_MAX_IMAGE_PIXELS"))
+            if refused is not None:
+                return refused
             width, height = image.size
-            if image.format not in TRAINABLE_FORMATS:
-                formats = ", ".join(sorted(TRAINABLE_FORMATS))
-                return f"{image.format} images are not read by training (formats: {formats})"
-            if width * height > max_pixels:
-                return f"{width}x{height} pixels is over the limit of {max_pixels} (a decompression bomb?; {setting})"
-            if decode:
-                if image.format in ("JPEG", "MPO"):
-                    # libjpeg scales by 1/8 inside the inverse DCT: every byte of the entropy-coded data is still
-                    # decoded (truncated or broken streams raise as at full size) for 0.6 of the CPU time.
-                    image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))
-                image.load()
+            if image.format in ("JPEG", "MPO"):
+                # libjpeg scales by 1/8 inside the inverse DCT: every byte of the entropy-coded data is still
+                # decoded (truncated or broken streams raise as at full size) for 0.6 of the CPU time.
+                image.draft(image.mode, (max(1, width // 8), max(1, height // 8)))
+            image.load()
             return ImageInfo(format=image.format, width=width, height=height)
-    except Image.DecompressionBombError as exc:
+    except Exception as exc:
+        return unreadable(exc)
+
+
+def header_refusal(image: Image.Image, limit: PixelLimit) -> str | None:
+    """Why an opened image is not decoded, from its header alone (format, pixel count); None if it may be."""
+    if image.format not in TRAINABLE_FORMATS:
+        return f"{image.format} images are not read by training (formats: {', '.join(sorted(TRAINABLE_FORMATS))})"
+    width, height = image.size
+    if width * height > limit.pixels:
+        return f"{width}x{height} pixels is over the limit of {limit.pixels} (a decompression bomb?; {limit.setting})"
+    return None
+
+
+def unreadable(exc: Exception) -> str:
+    """What an exception from opening or decoding a user's image says of the image."""
+    if isinstance(exc, Image.DecompressionBombError):
         return f"a decompression bomb: {exc}"
-    except Image.UnidentifiedImageError:
+    if isinstance(exc, Image.UnidentifiedImageError):
         return "not an image (Pillow does not recognise it)"
     # Hostile files make decoders raise almost anything (OSError, SyntaxError, struct.error, ValueError, ...);
-    # whatever it is, the file is corrupt and is left out.
-    except Exception as exc:
-        return f"corrupt image: {type(exc).__name__}: {exc}"
+    # whatever it is, the file is corrupt.
+    return f"corrupt image: {type(exc).__name__}: {exc}"
 
 
 def default_image_size(infos: list[ImageInfo]) -> int:

@@ -2,7 +2,6 @@
 
 import base64
 import binascii
-import io
 import json
 import re
 from contextlib import aclosing
@@ -14,7 +13,6 @@ from pydantic import ValidationError
 from app.core.config import Settings
 from app.core.errors import Invalid, TooLarge
 from app.core.multipart import Part, boundary_of, multipart_chunks
-from app.datasets.images import check_image_header
 from app.predictions.schemas import MAX_TOP_K, PredictionsIn
 
 DATA_URL = re.compile(r"^data:[\w/+.-]*;base64,")
@@ -34,7 +32,7 @@ class ParsedRequest:
 
 
 async def read_request(request: Request, *, settings: Settings) -> ParsedRequest:
-    """The images and options of a multipart or JSON request, counted (413) and checked from their headers (422)."""
+    """The images and options of a multipart or JSON request, counted (413); the server checks each image (422)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
         parsed = await _multipart(request, settings.predict_max_images)
@@ -53,14 +51,6 @@ async def read_request(request: Request, *, settings: Settings) -> ParsedRequest
             f"{len(parsed.images)} images in one request; at most {settings.predict_max_images} "
             "(FLASHJOBS_PREDICT_MAX_IMAGES raises it)"
         )
-    for image in parsed.images:
-        found = check_image_header(
-            io.BytesIO(image.data),
-            max_pixels=settings.predict_max_image_pixels,
-            setting="FLASHJOBS_PREDICT_MAX_IMAGE_PIXELS",
-        )
-        if isinstance(found, str):
-            raise Invalid(image.loc, found)
     return parsed
 
 

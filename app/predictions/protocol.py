@@ -5,9 +5,9 @@ that images travel as they came, without base64. A server answers by pushing JSO
 which expires; it skips a request whose deadline has passed (the API has stopped waiting for it). Each server
 heartbeats into a sorted set (score: the time of its last beat), which tells the API at once that none runs.
 
-A server moves the request it takes onto a list of its own (BLMOVE) and drops it from there once answered, so
-that a server that dies holding one (or, dying, is handed one by Redis before its socket closes) loses nothing:
-the others put a silent server's taken requests back at the head of the list.
+A server moves the request it takes onto a list of its own (BLMOVE) and empties that list once answered, so that
+a server that dies holding one (or, dying, is handed one by Redis before its socket closes) loses nothing: the
+others put a silent server's taken requests back at the head of the list.
 """
 
 import json
@@ -31,6 +31,7 @@ class PredictionRequest:
     model_path: str
     model_sha256: str
     top_k: int
+    max_pixels: int  # per image (FLASHJOBS_PREDICT_MAX_IMAGE_PIXELS): the server checks the images it decodes
     deadline: float  # time.time() after which the API no longer waits
     sizes: list[int] = field(default_factory=list)
 

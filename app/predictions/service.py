@@ -59,22 +59,31 @@ def _read_model(session: Session, *, job_id: str) -> tuple[str | None, tuple[str
 async def predict(*, redis: aioredis.Redis, job_id: str, request: ParsedRequest, settings: Settings) -> Predicted:
     """Each image's top classes, [{label, probability}] highest first, from a server that has the job's model."""
     model_path, model_sha256 = await model_of(job_id)
-    if not await redis.zcount(protocol.SERVERS, time.time() - protocol.SERVER_STALE_S, "+inf"):
-        raise Unavailable(
-            "no prediction server is running: start one with `flashjobs predictor` "
-            "(`flashjobs up` runs one) on a host that shares this artifact store"
-        )
     message = PredictionRequest(
         id=uuid.uuid4().hex,
         job_id=job_id,
         model_path=model_path,
         model_sha256=model_sha256,
         top_k=request.top_k or DEFAULT_TOP_K,
+        max_pixels=settings.predict_max_image_pixels,
         deadline=time.time() + settings.predict_timeout_s,
     )
+    encoded = protocol.encode_request(message, [image.data for image in request.images])
     sent = time.perf_counter()
     try:
-        await redis.lpush(protocol.REQUESTS, protocol.encode_request(message, [image.data for image in request.images]))
+        # One round trip: whether a server is alive, and the request, which is taken back if none is.
+        async with redis.pipeline(transaction=False) as pipe:
+            servers, _ = (
+                await pipe.zcount(protocol.SERVERS, time.time() - protocol.SERVER_STALE_S, "+inf")
+                .lpush(protocol.REQUESTS, encoded)
+                .execute()
+            )
+        if not servers:
+            await redis.lrem(protocol.REQUESTS, 1, encoded)
+            raise Unavailable(
+                "no prediction server is running: start one with `flashjobs predictor` "
+                "(`flashjobs up` runs one) on a host that shares this artifact store"
+            )
         reply = await wait_for_reply(redis, message)
     except RedisError as exc:
         raise Unavailable(f"Redis (FLASHJOBS_REDIS_URL) does not answer: {exc}") from None

@@ -32,6 +32,7 @@ def _evaluate(client, model_job, upload, reporter, class_map=None, classes=("cat
         work_dir=work_dir,
         seed=0,
         reporter=reporter,
+        max_pixels=get_settings().dataset_max_image_pixels,
         progress_every_s=0,
     )
     return done, path

@@ -5,8 +5,10 @@ import io
 import time
 
 import pytest
+import redis
 from PIL import Image
 
+from app.predictions import protocol
 from tests.helpers import png_bytes
 
 GOOD = png_bytes(16, 16)
@@ -72,11 +74,14 @@ def test_a_model_whose_file_is_not_there_is_409_and_the_server_stays_up(client, 
     assert _post(client, served, files={"file": GOOD}).status_code == 200
 
 
-def test_no_prediction_server_is_503_at_once(client, make_model_job):
+def test_no_prediction_server_is_503_at_once_and_leaves_no_request_queued(client, make_model_job, redis_url):
     started = time.monotonic()
     response = _post(client, make_model_job(), files={"file": GOOD})
     assert response.status_code == 503 and "flashjobs predictor" in response.json()["detail"]
     assert time.monotonic() - started < 5  # not the 60 s FLASHJOBS_PREDICT_TIMEOUT_S
+    # The request went out with the servers' count (one round trip) and was taken back: a server starting later
+    # does not answer a request nobody waits for.
+    assert redis.Redis.from_url(redis_url).llen(protocol.REQUESTS) == 0
 
 
 def test_what_is_not_an_image_is_422_naming_it_and_the_server_stays_up(client, served, settings_env):

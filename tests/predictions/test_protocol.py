@@ -17,7 +17,13 @@ from app.predictions.service import wait_for_reply
 
 def _request(deadline: float) -> PredictionRequest:
     return PredictionRequest(
-        id=f"test-{time.time_ns()}", job_id="j", model_path="m.pt", model_sha256="0" * 64, top_k=3, deadline=deadline
+        id=f"test-{time.time_ns()}",
+        job_id="j",
+        model_path="m.pt",
+        model_sha256="0" * 64,
+        top_k=3,
+        max_pixels=1 << 20,
+        deadline=deadline,
     )
 
 

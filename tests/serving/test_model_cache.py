@@ -8,12 +8,14 @@ import torch
 from PIL import Image
 
 from app.artifacts.service import sha256_of
+from app.datasets.images import PixelLimit
 from app.predictions.protocol import BAD_MODEL, MODEL_MISSING
 from tests.helpers import png_bytes, write_tiny_model
 from worker.serving.models import ModelCache, ModelUnavailable
 from worker.serving.predict import BadImage, top_classes
 
 CLASSES = ["cat", "dog", "fox"]
+LIMIT = PixelLimit(1 << 20, "FLASHJOBS_PREDICT_MAX_IMAGE_PIXELS")
 
 
 @pytest.fixture
@@ -67,7 +69,7 @@ def test_top_classes_are_the_model_applied_to_the_preprocessed_images_in_plain_t
     cache = ModelCache(artifact_dir=store, max_bytes=1 << 30, device=torch.device("cpu"))
     model, _ = _get(cache, store, 0)
     images = [png_bytes(16, 16, seed=1), png_bytes(40, 24, seed=2), png_bytes(20, 20, seed=3, mode="L")]
-    answers = top_classes(model, images, top_k=2)
+    answers = top_classes(model, images, top_k=2, limit=LIMIT)
 
     # Plain torch and Pillow, from what preprocess.json says.
     plain = torch.jit.load(str(store / "job0" / "model.pt"))
@@ -86,5 +88,17 @@ def test_an_image_that_does_not_decode_names_its_index(store):
     model, _ = _get(cache, store, 0)
     truncated = png_bytes(16, 16)[:60]
     with pytest.raises(BadImage) as bad:
-        top_classes(model, [png_bytes(16, 16), truncated], top_k=1)
+        top_classes(model, [png_bytes(16, 16), truncated], top_k=1, limit=LIMIT)
     assert bad.value.index == 1 and "corrupt image" in bad.value.message
+
+
+def test_an_image_over_the_pixel_limit_or_not_an_image_is_refused_naming_its_index(store):
+    cache = ModelCache(artifact_dir=store, max_bytes=1 << 30, device=torch.device("cpu"))
+    model, _ = _get(cache, store, 0)
+    with pytest.raises(BadImage) as bad:
+        top_classes(model, [png_bytes(16, 16), png_bytes(16, 16)], top_k=1, limit=PixelLimit(255, "SETTING"))
+    assert bad.value.index == 0 and bad.value.message.startswith("16x16 pixels is over the limit of 255")
+    assert "SETTING" in bad.value.message
+    with pytest.raises(BadImage) as bad:
+        top_classes(model, [png_bytes(16, 16), b"not an image"], top_k=1, limit=LIMIT)
+    assert bad.value.index == 1 and "not an image" in bad.value.message

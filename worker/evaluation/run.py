@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 from torchmetrics.classification import MulticlassConfusionMatrix
 
+from app.datasets.images import PixelLimit
 from app.datasets.ingest import FILES
 from app.datasets.storage import dataset_dir
 from worker.serving.models import ModelUnavailable, default_device, load_model
@@ -55,6 +56,7 @@ def evaluate(
     work_dir: Path,
     seed: int,
     reporter: Reporter,
+    max_pixels: int,
     progress_every_s: float = 2.0,
 ) -> Evaluated | None:
     """The evaluation of `spec` (app/evaluations/specs.normalize_evaluation); None: stopped by the reporter."""
@@ -72,6 +74,7 @@ def evaluate(
     metrics = SplitMetrics(classes, spec["f1_average"]).to(model.device)
     confusion = MulticlassConfusionMatrix(classes, validate_args=False).to(model.device)
     top_k = min(spec["top_k"], classes)
+    limit = PixelLimit(max_pixels, "FLASHJOBS_DATASET_MAX_IMAGE_PIXELS")  # checked at upload, and again as decoded
     files_dir = dataset_dir(artifact_dir, spec["dataset"]["id"]) / FILES
     rows = []
     batches = (len(images) + BATCH - 1) // BATCH
@@ -80,7 +83,8 @@ def evaluate(
         chunk = images[start : start + BATCH]
         try:
             data = [path.read_bytes() for _, path, _ in chunk]
-            logits = logits_of(model, data).float().clone()  # clone: a normal tensor, for the metrics' states
+            # clone: a normal tensor, for the metrics' states
+            logits = logits_of(model, data, limit=limit).float().clone()
         except BadImage as exc:
             raise TrainingError("bad_image", f"{chunk[exc.index][1].relative_to(files_dir)}: {exc.message}") from None
         targets = torch.tensor([to_model[label] for _, _, label in chunk], device=model.device)

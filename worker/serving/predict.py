@@ -1,15 +1,17 @@
-"""Images to top classes: decoded and preprocessed as in training's validation, one forward pass per request."""
+"""Images to top classes: checked, decoded and preprocessed as in training's validation, one forward pass."""
 
 import io
 
 import torch
+from PIL import Image
 
+from app.datasets.images import PixelLimit, header_refusal, unreadable
 from worker.serving.models import LoadedModel
 from worker.training.preprocess import decode_rgb, normalise, sample_transform
 
 
 class BadImage(Exception):
-    """Image `index` of a request does not decode."""
+    """Image `index` of a request is refused or does not decode."""
 
     def __init__(self, index: int, message: str) -> None:
         super().__init__(message)
@@ -17,21 +19,28 @@ class BadImage(Exception):
         self.message = message
 
 
-def preprocessed(model: LoadedModel, images: list[bytes]) -> torch.Tensor:
+def preprocessed(model: LoadedModel, images: list[bytes], *, limit: PixelLimit) -> torch.Tensor:
     """uint8 N x 3 x S x S: each image decoded to RGB and resized with training's per-sample transform."""
     transform = sample_transform(model.preprocess.image_size)
     tensors = []
     for index, data in enumerate(images):
+        # The checks happen here, where the image is opened to be decoded anyway, not in the API: Pillow reads
+        # the header once, and the format and pixel count are refused before any pixel is decoded.
         try:
-            tensors.append(transform(decode_rgb(io.BytesIO(data))))
-        except Exception as exc:  # the API checked the header; a body that does not decode fails here
-            raise BadImage(index, f"corrupt image: {type(exc).__name__}: {exc}") from exc
+            with Image.open(io.BytesIO(data)) as image:
+                refused = header_refusal(image, limit)
+                if refused is None:
+                    tensors.append(transform(decode_rgb(image)))
+        except Exception as exc:
+            refused = unreadable(exc)
+        if refused is not None:
+            raise BadImage(index, refused)
     return torch.stack(tensors)
 
 
-def logits_of(model: LoadedModel, images: list[bytes]) -> torch.Tensor:
+def logits_of(model: LoadedModel, images: list[bytes], *, limit: PixelLimit) -> torch.Tensor:
     """N x classes logits on the model's device: one forward pass over the preprocessed images."""
-    batch = preprocessed(model, images).to(model.device, non_blocking=True)
+    batch = preprocessed(model, images, limit=limit).to(model.device, non_blocking=True)
     with torch.inference_mode():
         return model.module(normalise(batch, model.preprocess.mean, model.preprocess.std))
 
@@ -41,9 +50,9 @@ def top_k_of(probabilities: torch.Tensor, top_k: int) -> tuple[torch.Tensor, tor
     return probabilities.topk(min(top_k, probabilities.shape[1]), dim=-1)
 
 
-def top_classes(model: LoadedModel, images: list[bytes], top_k: int) -> list[list[dict]]:
+def top_classes(model: LoadedModel, images: list[bytes], top_k: int, *, limit: PixelLimit) -> list[list[dict]]:
     """For each image, [{label, probability}] of its top_k classes, highest first."""
-    values, indices = top_k_of(logits_of(model, images).softmax(dim=-1), top_k)
+    values, indices = top_k_of(logits_of(model, images, limit=limit).softmax(dim=-1), top_k)
     names = model.class_names
     return [
         [{"label": names[i], "probability": p} for p, i in zip(row_p, row_i, strict=True)]

@@ -11,16 +11,19 @@ import signal
 import socket
 import threading
 import time
+import uuid
 
 import redis
 
 from app.core.config import Settings, get_settings
+from app.datasets.images import PixelLimit
 from app.predictions import protocol
 from worker.serving.models import ModelCache, ModelUnavailable, default_device
 from worker.serving.predict import BadImage, top_classes
 
 log = logging.getLogger("flashjobs.predictor")
 POLL_S = 1  # how often an idle server looks at its stop flag
+PIXELS_SETTING = "FLASHJOBS_PREDICT_MAX_IMAGE_PIXELS"  # the API's, which sends its value
 
 
 class PredictionServer:
@@ -30,7 +33,9 @@ class PredictionServer:
         self.redis_url = redis_url
         self.client = redis.Redis.from_url(redis_url)
         self.cache = cache
-        self.id = f"{socket.gethostname()}:{os.getpid()}"
+        # Unique to this process (a restarted container keeps its hostname and may reuse a pid): its taken list
+        # never holds another's requests.
+        self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stop = threading.Event()
 
     def handle(self, message: bytes) -> tuple[str, dict] | None:
@@ -45,7 +50,8 @@ class PredictionServer:
             return None  # the API stopped waiting: the answer would only expire unread
         try:
             model, loaded = self.cache.get(request.model_path, request.model_sha256)
-            predictions = top_classes(model, images, request.top_k)
+            limit = PixelLimit(request.max_pixels, PIXELS_SETTING)
+            predictions = top_classes(model, images, request.top_k, limit=limit)
         except ModelUnavailable as exc:
             return request.reply_key, {"error": {"kind": exc.kind, "message": exc.message}}
         except BadImage as exc:
@@ -74,7 +80,7 @@ class PredictionServer:
             if handled is not None:
                 key, answer = handled
                 pipe.lpush(key, json.dumps(answer)).expire(key, protocol.REPLY_TTL_S)
-            pipe.lrem(taken, 1, message).execute()
+            pipe.delete(taken).execute()  # it held this request alone (not LREM: that sends the images back)
         return True
 
     def heartbeat_forever(self, client: redis.Redis) -> None:

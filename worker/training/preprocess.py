@@ -8,7 +8,6 @@ CHW tensor, then normalise per batch.
 
 import functools
 from dataclasses import asdict, dataclass
-from typing import IO
 
 import torch
 from PIL import Image
@@ -49,11 +48,10 @@ class Preprocess:
         return cls(int(content["image_size"]), tuple(content["mean"]), tuple(content["std"]))
 
 
-def decode_rgb(source: IO[bytes] | str) -> Image.Image:
-    """An image file decoded whole and converted to RGB, as Flash's image loader reads training files."""
-    with Image.open(source) as image:
-        image.load()
-        return image.convert("RGB")
+def decode_rgb(image: Image.Image) -> Image.Image:
+    """An opened image file decoded whole and converted to RGB, as Flash's image loader reads training files."""
+    image.load()
+    return image.convert("RGB")
 
 
 def sample_transform(image_size: int, *, resize: bool = True) -> T.Compose:
