@@ -65,9 +65,21 @@ def decode_request(message: bytes) -> tuple[PredictionRequest, list[bytes]]:
     return request, images
 
 
-# What a server answers: {"predictions": [[{"label", "probability"}, ...] per image], "device", "load_s",
-# "server_s" (from the request's pop to its answer: decode, model lookup or load, preprocessing, forward)}, or
-# {"error": {"kind", "message", "index"}}, with kind one of these.
+def encode_reply(header: dict, predictions: bytes = b"") -> bytes:
+    """A server's answer: a JSON header line, then (on success) the predictions' JSON, which the API sends on as
+    it is, without parsing and dumping it again."""
+    return json.dumps(header).encode() + b"\n" + predictions
+
+
+def decode_reply(message: bytes) -> tuple[dict, bytes]:
+    """(header, predictions JSON) of a server's answer."""
+    line, _, predictions = message.partition(b"\n")
+    return json.loads(line), predictions
+
+
+# A server's answer: the header {"device", "load_s", "server_s" (from the request's pop to its answer: decode,
+# model lookup or load, checks, preprocessing, forward)} and the JSON [[{"label", "probability"}, ...] per image],
+# or the header {"error": {"kind", "message", "index"}} alone, with kind one of these.
 MODEL_MISSING = "model_missing"  # the file is not (yet) in this server's view of the artifact store
 BAD_MODEL = "bad_model"  # the file is there and cannot be loaded as a classifier
 BAD_IMAGE = "bad_image"  # image `index` does not decode

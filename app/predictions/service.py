@@ -1,6 +1,5 @@
 """Predictions for a job: check that it has a model, hand the images to a prediction server, wait for its answer."""
 
-import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ WAIT_SLICE_S = 2.0
 class Predicted:
     """Each image's top classes, and where the time went: the server's own part of the round trip through Redis."""
 
-    predictions: list[list[dict]]
+    predictions: bytes  # the server's JSON: [[{label, probability}, ...] per image]
     round_trip_s: float  # LPUSH of the request to the reply's arrival
     server_s: float  # the server's part: decode, model lookup, preprocessing, forward
 
@@ -93,10 +92,10 @@ async def predict(*, redis: aioredis.Redis, job_id: str, request: ParsedRequest,
             "the servers are busy or stopped"
         )
     round_trip_s = time.perf_counter() - sent
-    answer = json.loads(reply)
-    if "error" in answer:
-        raise _error(answer["error"], job_id=job_id, request=request)
-    return Predicted(answer["predictions"], round_trip_s, answer.get("server_s", round_trip_s))
+    header, predictions = protocol.decode_reply(reply)
+    if "error" in header:
+        raise _error(header["error"], job_id=job_id, request=request)
+    return Predicted(predictions, round_trip_s, header["server_s"])
 
 
 async def wait_for_reply(redis: aioredis.Redis, message: PredictionRequest) -> bytes | None:

@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from app.predictions.schemas import PredictionsOut
 from tests.helpers import png_bytes
 from tests.predictions.conftest import CLASSES
 
@@ -62,7 +63,8 @@ def test_multipart_images_get_their_classes_highest_first_as_the_model_gives_the
     )
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["job_id"] == job_id and len(body["predictions"]) == 3
+    assert body["job_id"] == job_id and len(body["predictions"]) == 3 and body["session"] is None
+    PredictionsOut.model_validate(body)  # the documented shape, with the server's JSON spliced in
     for data, prediction in zip(images, body["predictions"], strict=True):
         assert len(prediction) == 3  # top_k 5, and the dataset has 3 classes
         direct = _direct(job_id, data)

@@ -2,7 +2,6 @@
 redis-py's 5 s socket timeout (real Redis)."""
 
 import asyncio
-import json
 import threading
 import time
 
@@ -37,6 +36,18 @@ def test_a_request_decodes_to_its_header_and_images():
         protocol.decode_request(b"no newline")
 
 
+def test_a_reply_decodes_to_its_header_and_the_predictions_json():
+    predictions = b'[[{"label": "cat", "probability": 0.75}]]'
+    assert protocol.decode_reply(protocol.encode_reply({"server_s": 0.1}, predictions)) == (
+        {"server_s": 0.1},
+        predictions,
+    )
+    assert protocol.decode_reply(protocol.encode_reply({"error": {"kind": "internal"}})) == (
+        {"error": {"kind": "internal"}},
+        b"",
+    )
+
+
 def test_the_api_waits_past_the_redis_socket_timeout_and_stops_at_the_deadline(redis_url):
     request = _request(time.time() + 30)
     late = threading.Timer(6.5, lambda: redis.Redis.from_url(redis_url).lpush(request.reply_key, b'{"late": 1}'))
@@ -64,7 +75,7 @@ def test_a_request_held_by_a_server_that_went_silent_is_answered_by_another(pred
     # The live server's heartbeat puts it back; the server answers it (its model is not there: an error answer).
     popped = client.blpop([request.reply_key], timeout=protocol.HEARTBEAT_S * 3 + 5)
     assert popped is not None, "nobody answered the request the silent server held"
-    assert json.loads(popped[1])["error"]["kind"] == protocol.MODEL_MISSING
+    assert protocol.decode_reply(popped[1])[0]["error"]["kind"] == protocol.MODEL_MISSING
     # The silent server is forgotten once its list is empty (just after the request went back: wait for it).
     deadline = time.monotonic() + 5
     while client.zscore(protocol.SERVERS, dead) is not None and time.monotonic() < deadline:

@@ -38,8 +38,8 @@ class PredictionServer:
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.stop = threading.Event()
 
-    def handle(self, message: bytes) -> tuple[str, dict] | None:
-        """(reply key, answer) for one encoded request; None for one that is past its deadline or unreadable."""
+    def handle(self, message: bytes) -> tuple[str, bytes] | None:
+        """(reply key, encoded answer) for one encoded request; None for one past its deadline or unreadable."""
         started = time.perf_counter()
         try:
             request, images = protocol.decode_request(message)
@@ -52,22 +52,23 @@ class PredictionServer:
             model, loaded = self.cache.get(request.model_path, request.model_sha256)
             limit = PixelLimit(request.max_pixels, PIXELS_SETTING)
             predictions = top_classes(model, images, request.top_k, limit=limit)
+            # allow_nan=False: a model whose outputs are not finite is an error, not JSON that clients refuse.
+            encoded = json.dumps(predictions, allow_nan=False).encode()
         except ModelUnavailable as exc:
-            return request.reply_key, {"error": {"kind": exc.kind, "message": exc.message}}
+            return request.reply_key, protocol.encode_reply({"error": {"kind": exc.kind, "message": exc.message}})
         except BadImage as exc:
-            return request.reply_key, {
-                "error": {"kind": protocol.BAD_IMAGE, "message": exc.message, "index": exc.index}
-            }
+            error = {"kind": protocol.BAD_IMAGE, "message": exc.message, "index": exc.index}
+            return request.reply_key, protocol.encode_reply({"error": error})
         except Exception as exc:  # the server stays up for the next request
             log.exception("prediction for job %s failed", request.job_id)
-            return request.reply_key, {"error": {"kind": protocol.INTERNAL, "message": f"{type(exc).__name__}: {exc}"}}
-        answer = {
-            "predictions": predictions,
+            error = {"kind": protocol.INTERNAL, "message": f"{type(exc).__name__}: {exc}"}
+            return request.reply_key, protocol.encode_reply({"error": error})
+        header = {
             "device": str(model.device),
             "load_s": model.load_s if loaded else None,
             "server_s": time.perf_counter() - started,
         }
-        return request.reply_key, answer
+        return request.reply_key, protocol.encode_reply(header, encoded)
 
     def serve_one(self) -> bool:
         """Wait up to POLL_S for a request and answer it; whether there was one."""
@@ -79,7 +80,7 @@ class PredictionServer:
         with self.client.pipeline(transaction=False) as pipe:
             if handled is not None:
                 key, answer = handled
-                pipe.lpush(key, json.dumps(answer)).expire(key, protocol.REPLY_TTL_S)
+                pipe.lpush(key, answer).expire(key, protocol.REPLY_TTL_S)
             pipe.delete(taken).execute()  # it held this request alone (not LREM: that sends the images back)
         return True
 

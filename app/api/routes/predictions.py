@@ -1,5 +1,6 @@
 """Predictions: a finished job's model applied to images sent as multipart files or JSON base64."""
 
+import json
 import time
 from dataclasses import replace
 from typing import Annotated
@@ -50,9 +51,14 @@ async def create_predictions(
     read_s = time.perf_counter() - started
     done = await service.predict(redis=request.app.state.redis, job_id=job_id, request=parsed, settings=settings)
     timing = server_timing(read=read_s, queue=done.round_trip_s - done.server_s, predict=done.server_s)
-    answer = PredictionsOut(job_id=job_id, predictions=done.predictions, session=parsed.session)
-    # Checked once here; FastAPI's response_model would dump and check it again (1.2 ms for 64 images).
-    return Response(answer.model_dump_json(), media_type="application/json", headers={"Server-Timing": timing})
+    # PredictionsOut, with the server's JSON of the predictions spliced in as it came: parsing, checking and
+    # dumping it again costs the API 0.7 ms per 64 images (FastAPI's response_model would do it twice).
+    answer = b'{"job_id":%b,"predictions":%b,"session":%b}' % (
+        json.dumps(job_id).encode(),
+        done.predictions,
+        json.dumps(parsed.session).encode(),
+    )
+    return Response(answer, media_type="application/json", headers={"Server-Timing": timing})
 
 
 def server_timing(**seconds: float) -> str:
