@@ -79,9 +79,9 @@ def drop_postgres_database(name: str, *, admin_url: str = POSTGRES_ADMIN_URL) ->
     admin.dispose()
 
 
-def write_tiny_model(path, *, class_names: list[str], image_size: int = 16, seed: int = 0):
+def write_tiny_model(path, *, class_names: list[str], image_size: int = 16, seed: int = 0, diverged: bool = False):
     """A real model.pt (worker/training/artifacts.py's export) of a small random conv net: seconds to load, not
-    minutes to train. Returns the path."""
+    minutes to train (diverged: its head's weights NaN, as a run whose loss blew up leaves them). Returns the path."""
     import torch
     from torch import nn
 
@@ -91,6 +91,8 @@ def write_tiny_model(path, *, class_names: list[str], image_size: int = 16, seed
     torch.manual_seed(seed)
     backbone = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 16, 3))
     head = nn.Linear(16, len(class_names))
+    if diverged:
+        head.weight.data.fill_(float("nan"))
     preprocess = Preprocess(image_size, IMAGENET_MEAN, IMAGENET_STD).as_dict()
     return save_torchscript_model(path, backbone, head, class_names=class_names, preprocess=preprocess)
 

@@ -81,6 +81,6 @@ def decode_reply(message: bytes) -> tuple[dict, bytes]:
 # model lookup or load, checks, preprocessing, forward)} and the JSON [[{"label", "probability"}, ...] per image],
 # or the header {"error": {"kind", "message", "index"}} alone, with kind one of these.
 MODEL_MISSING = "model_missing"  # the file is not (yet) in this server's view of the artifact store
-BAD_MODEL = "bad_model"  # the file is there and cannot be loaded as a classifier
+BAD_MODEL = "bad_model"  # the file is there and cannot be loaded or used as a classifier
 BAD_IMAGE = "bad_image"  # image `index` does not decode
 INTERNAL = "internal"

@@ -102,3 +102,12 @@ def test_an_image_over_the_pixel_limit_or_not_an_image_is_refused_naming_its_ind
     with pytest.raises(BadImage) as bad:
         top_classes(model, [png_bytes(16, 16), b"not an image"], top_k=1, limit=LIMIT)
     assert bad.value.index == 1 and "not an image" in bad.value.message
+
+
+def test_a_model_whose_outputs_are_not_finite_is_refused_as_unusable(tmp_path):
+    write_tiny_model(tmp_path / "nan" / "model.pt", class_names=CLASSES, diverged=True)
+    cache = ModelCache(artifact_dir=tmp_path, max_bytes=1 << 30, device=torch.device("cpu"))
+    model, _ = cache.get("nan/model.pt", sha256_of(tmp_path / "nan" / "model.pt"))
+    with pytest.raises(ModelUnavailable) as unusable:
+        top_classes(model, [png_bytes(16, 16)], top_k=1, limit=LIMIT)
+    assert unusable.value.kind == BAD_MODEL and "not finite" in unusable.value.message

@@ -6,7 +6,8 @@ import torch
 from PIL import Image
 
 from app.datasets.images import PixelLimit, header_refusal, unreadable
-from worker.serving.models import LoadedModel
+from app.predictions.protocol import BAD_MODEL
+from worker.serving.models import LoadedModel, ModelUnavailable
 from worker.training.preprocess import decode_rgb, normalise, sample_transform
 
 
@@ -52,7 +53,10 @@ def top_k_of(probabilities: torch.Tensor, top_k: int) -> tuple[torch.Tensor, tor
 
 def top_classes(model: LoadedModel, images: list[bytes], top_k: int, *, limit: PixelLimit) -> list[list[dict]]:
     """For each image, [{label, probability}] of its top_k classes, highest first."""
-    values, indices = top_k_of(logits_of(model, images, limit=limit).softmax(dim=-1), top_k)
+    probabilities = logits_of(model, images, limit=limit).softmax(dim=-1)
+    if not torch.isfinite(probabilities).all():  # finite images in, so it is the weights
+        raise ModelUnavailable(BAD_MODEL, "its outputs are not finite (NaN or infinite): did its training diverge?")
+    values, indices = top_k_of(probabilities, top_k)
     names = model.class_names
     return [
         [{"label": names[i], "probability": p} for p, i in zip(row_p, row_i, strict=True)]
