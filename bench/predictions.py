@@ -20,7 +20,7 @@ What it measures
     4. Submit -> first training step with the warm worker (bench/latency.py's measurement); target < 2 s.
 
 How to run
-    .venv/bin/python bench/predictions.py                 # ~3 min on 2 CPU cores
+    .venv/bin/python bench/predictions.py                 # ~5 min on 2 CPU cores
     .venv/bin/python bench/predictions.py --rounds 5 --single 100 --batches 10 --in-flight 3 --cifar-stem
 Output
     bench/results/predictions.json; docs/benchmarks.md reports a run.
@@ -110,10 +110,10 @@ def server_timing(header: str) -> dict[str, float]:
 def timed_direct(model, requests: list[list[bytes]]) -> list[float]:
     """Seconds per call of the serving code's top_classes on this process's copy of the model."""
     from app.core.config import get_settings
-    from app.datasets.images import PixelLimit
+    from app.datasets.images import PREDICT_PIXELS_SETTING, PixelLimit
     from worker.serving.predict import top_classes
 
-    limit = PixelLimit(get_settings().predict_max_image_pixels, "FLASHJOBS_PREDICT_MAX_IMAGE_PIXELS")  # as served
+    limit = PixelLimit(get_settings().predict_max_image_pixels, PREDICT_PIXELS_SETTING)  # as served
     times = []
     for images in requests:
         start = time.perf_counter()

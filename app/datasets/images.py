@@ -14,6 +14,9 @@ TRAINABLE_FORMATS = {"JPEG", "MPO", "PNG", "BMP", "PPM", "TIFF", "WEBP"}
 # Bounds of the default training size: below 16 px a ResNet has nothing left to pool; 224 px is ImageNet's size,
 # and larger photos cost compute with little to gain for a classifier trained from scratch.
 MIN_DEFAULT_SIZE, MAX_DEFAULT_SIZE = 16, 224
+# The settings that raise the pixel limits, named in the refusals.
+DATASET_PIXELS_SETTING = "FLASHJOBS_DATASET_MAX_IMAGE_PIXELS"
+PREDICT_PIXELS_SETTING = "FLASHJOBS_PREDICT_MAX_IMAGE_PIXELS"
 THUMBNAIL = 72
 LABEL_WIDTH = 140
 
@@ -37,7 +40,7 @@ def inspect_image(path: Path | IO[bytes], *, max_pixels: int) -> ImageInfo | str
     """The image's format and size once all its data has decoded, or the reason it cannot be trained on."""
     try:
         with Image.open(path) as image:
-            refused = header_refusal(image, PixelLimit(max_pixels, "FLASHJOBS_DATASET_MAX_IMAGE_PIXELS"))
+            refused = header_refusal(image, PixelLimit(max_pixels, DATASET_PIXELS_SETTING))
             if refused is not None:
                 return refused
             width, height = image.size

@@ -8,14 +8,14 @@ import torch
 from PIL import Image
 
 from app.artifacts.service import sha256_of
-from app.datasets.images import PixelLimit
+from app.datasets.images import PREDICT_PIXELS_SETTING, PixelLimit
 from app.predictions.protocol import BAD_MODEL, MODEL_MISSING
 from tests.helpers import png_bytes, write_tiny_model
 from worker.serving.models import ModelCache, ModelUnavailable
 from worker.serving.predict import BadImage, top_classes
 
 CLASSES = ["cat", "dog", "fox"]
-LIMIT = PixelLimit(1 << 20, "FLASHJOBS_PREDICT_MAX_IMAGE_PIXELS")
+LIMIT = PixelLimit(1 << 20, PREDICT_PIXELS_SETTING)
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from app.datasets.images import PixelLimit
+from app.datasets.images import DATASET_PIXELS_SETTING, PixelLimit
 from app.datasets.ingest import FILES
 from app.datasets.storage import dataset_dir
 from worker.serving.models import ModelUnavailable, default_device, load_model
@@ -74,7 +74,7 @@ def evaluate(
     metrics = SplitMetrics(classes, spec["f1_average"]).to(model.device)
     confusion = MulticlassConfusionMatrix(classes, validate_args=False).to(model.device)
     top_k = min(spec["top_k"], classes)
-    limit = PixelLimit(max_pixels, "FLASHJOBS_DATASET_MAX_IMAGE_PIXELS")  # checked at upload, and again as decoded
+    limit = PixelLimit(max_pixels, DATASET_PIXELS_SETTING)  # checked at upload, and again as decoded
     files_dir = dataset_dir(artifact_dir, spec["dataset"]["id"]) / FILES
     rows = []
     batches = (len(images) + BATCH - 1) // BATCH

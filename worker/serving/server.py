@@ -16,14 +16,13 @@ import uuid
 import redis
 
 from app.core.config import Settings, get_settings
-from app.datasets.images import PixelLimit
+from app.datasets.images import PREDICT_PIXELS_SETTING, PixelLimit
 from app.predictions import protocol
 from worker.serving.models import ModelCache, ModelUnavailable, default_device
 from worker.serving.predict import BadImage, top_classes
 
 log = logging.getLogger("flashjobs.predictor")
 POLL_S = 1  # how often an idle server looks at its stop flag
-PIXELS_SETTING = "FLASHJOBS_PREDICT_MAX_IMAGE_PIXELS"  # the API's, which sends its value
 
 
 class PredictionServer:
@@ -50,9 +49,9 @@ class PredictionServer:
             return None  # the API stopped waiting: the answer would only expire unread
         try:
             model, loaded = self.cache.get(request.model_path, request.model_sha256)
-            limit = PixelLimit(request.max_pixels, PIXELS_SETTING)
+            limit = PixelLimit(request.max_pixels, PREDICT_PIXELS_SETTING)  # the API's value
             predictions = top_classes(model, images, request.top_k, limit=limit)
-            # allow_nan=False: a model whose outputs are not finite is an error, not JSON that clients refuse.
+            # Strict JSON on the wire: the API sends it on unparsed (top_classes refuses non-finite outputs).
             encoded = json.dumps(predictions, allow_nan=False).encode()
         except ModelUnavailable as exc:
             return request.reply_key, protocol.encode_reply({"error": {"kind": exc.kind, "message": exc.message}})
